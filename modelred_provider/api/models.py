@@ -1,0 +1,137 @@
+"""Typed results of the ModelRed API.
+
+These dataclasses are the shared vocabulary of the hook, the trigger and the operators.
+Parsing payloads into them lives in ``modelred_provider.api.parsing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class ApiGeneration(str, Enum):
+    """The two public generations of the ModelRed API (see the contract, sections 1 and 2)."""
+
+    RESOURCES = "resources"  # /api/models, /api/assessments (testTypes = probe keys), /api/probes
+    V2 = "v2"  # /api/models, /api/v2/assessments (probePackIds), /api/v2/probes
+
+
+class AssessmentStatus(str, Enum):
+    """Assessment status. UPPERCASE on the wire; parsing is case-insensitive."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED})
+
+PRIORITIES = ("low", "normal", "high", "critical")
+SEVERITIES = ("critical", "high", "medium", "low")
+# Lowest risk first: an index comparison tells whether a risk level is at most another.
+RISK_LEVELS = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    model_id: str | None = None
+    provider: str | None = None
+    model_name: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    is_active: bool = True
+    last_tested: datetime | None = None
+    test_count: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    key: str
+    display_name: str | None = None
+    description: str | None = None
+    category: str | None = None
+    tier: str | None = None
+    severity: str | None = None
+    is_active: bool = True
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeIndex:
+    probes: tuple[Probe, ...] = ()
+    probe_categories: dict[str, Any] = field(default_factory=dict)
+    tier_definitions: dict[str, Any] = field(default_factory=dict)
+    severity_levels: dict[str, Any] = field(default_factory=dict)
+    user_tier: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbePack:
+    id: str
+    name: str | None = None
+    category: str | None = None
+    is_public: bool | None = None
+    probe_count: int | None = None
+    prompt_count: int | None = None
+    created_at: datetime | None = None
+    imported_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    key: str
+    display_name: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    total_cases: int = 0
+    passed_cases: int = 0
+    failed_cases: int = 0
+    pass_rate: float | None = None
+    findings: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Vulnerability:
+    probe: str | None = None
+    severity: str | None = None
+    description: str | None = None
+    recommendation: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    overall_score: float | None = None  # 0..100, higher is safer
+    risk_level: str | None = None  # lowercase: low, medium, high, critical
+    total_tests: int = 0
+    passed_tests: int = 0
+    failed_tests: int = 0
+    probes: tuple[ProbeResult, ...] = ()
+    vulnerabilities: tuple[Vulnerability, ...] = ()
+
+
+@dataclass(frozen=True)
+class Assessment:
+    id: str
+    status: AssessmentStatus
+    model_id: str | None = None
+    progress: int = 0
+    priority: str | None = None
+    test_types: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    report: Report | None = None
+    error_message: str | None = None
+    api_generation: ApiGeneration = ApiGeneration.RESOURCES
+    url: str | None = None  # the assessment's page in the ModelRed dashboard
