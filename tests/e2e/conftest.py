@@ -1,0 +1,61 @@
+"""Session fixtures for the end-to-end tests: the emulator and the four Airflow components, started once.
+
+Every test in this folder is marked ``e2e``. The processes are stopped by process group in the
+fixtures' finalisers, so they go away also when a test fails or the session is interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .harness import REPO, AirflowStack, EmulatorProcess
+
+HERE = Path(__file__).resolve().parent
+
+# A key shaped like a real one and unlike anything else, so grepping for it cannot hit by accident.
+E2E_API_KEY = "mr_e2e_7Qk2ZpX9wLc4Vt8N"
+# How long an emulated assessment runs: long enough to see the task deferred, short enough for CI.
+ASSESSMENT_SECONDS = 8.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def e2e_artifacts() -> Path:
+    path = REPO / "artifacts" / "e2e"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    log_dir = tmp_path_factory.mktemp("emulator")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    emulator = EmulatorProcess([E2E_API_KEY], ASSESSMENT_SECONDS, log_dir, env)
+    try:
+        yield emulator.start()
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(emulator_process: EmulatorProcess) -> Iterator[AirflowStack]:
+    connection = {
+        "conn_type": "modelred",
+        "host": emulator_process.url,
+        "password": E2E_API_KEY,
+        "extra": {"dashboard_url": emulator_process.url, "timeout": 10},
+    }
+    stack = AirflowStack([REPO / "dags_examples", HERE / "dags"], connection, extra_env={})
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
