@@ -1,0 +1,306 @@
+"""What the operator and the sensor share: waiting (deferred or in process), the outcome table,
+the quality gate, the summary, XCom and the asset event.
+
+Both classes mix :class:`AssessmentCompletionMixin` in before ``BaseOperator``/``BaseSensorOperator``.
+Nothing here imports the hook's transport at module import: the hook is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from modelred_provider.api.models import ApiGeneration, Assessment
+from modelred_provider.exceptions import (
+    ModelRedAssessmentError,
+    ModelRedAssessmentFailedError,
+    ModelRedAssessmentTimeoutError,
+    ModelRedQualityGateError,
+)
+from modelred_provider.gate import (
+    QualityGate,
+    check_min_score,
+    check_risk_level,
+    check_severities,
+    is_templated,
+)
+from modelred_provider.links import XCOM_ASSESSMENT_ID, XCOM_ASSESSMENT_URL
+from modelred_provider.outcome import REASON_EXCEPTIONS, TerminationReason, make_event, parse_reason
+from modelred_provider.polling import PollPolicy
+from modelred_provider.summary import build_summary, render_report
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context
+
+    from modelred_provider.hooks.modelred import ModelRedHook
+
+#: XCom key of the summary, pushed whatever the outcome (also the return value on success).
+XCOM_SUMMARY = "assessment_summary"
+
+
+def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
+    """Seconds as a positive number (a ``timedelta`` is accepted)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{param}={value!r} must be a positive number of seconds.")
+    return float(value)
+
+
+def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: Any) -> None:
+    """Parse-time check of the gate parameters; templated values wait for run time."""
+    if not is_templated(min_score):
+        check_min_score(min_score)
+    if not is_templated(max_risk_level):
+        check_risk_level(max_risk_level)
+    if not is_templated(fail_on_severities):
+        check_severities(fail_on_severities)
+
+
+def add_asset_outlet(asset: Asset | None, outlets: Any) -> list[Any] | None:
+    """The task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
+    if asset is None:
+        return outlets
+    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
+    return current if asset in current else [*current, asset]
+
+
+class AssessmentCompletionMixin:
+    """Completion logic shared by :class:`ModelRedAssessmentOperator` and :class:`ModelRedAssessmentSensor`.
+
+    Expects on ``self``: ``modelred_conn_id``, ``min_score``, ``max_risk_level``, ``fail_on_severities``,
+    ``asset``, ``retry_budget``, ``log``; and ``owns_assessment`` (whether a timeout or a kill cancels it).
+    """
+
+    owns_assessment: bool = True
+    modelred_conn_id: str
+    min_score: Any
+    max_risk_level: Any
+    fail_on_severities: Any
+    asset: Asset | None
+    retry_budget: int
+    if TYPE_CHECKING:
+        from airflow.sdk.types import Logger
+
+        log: Logger
+
+        def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any: ...
+
+    @cached_property
+    def hook(self) -> ModelRedHook:
+        from modelred_provider.hooks.modelred import ModelRedHook
+
+        return ModelRedHook(modelred_conn_id=self.modelred_conn_id)
+
+    # --- deadline and waiting -------------------------------------------------------------------
+
+    def _deadline(self, context: Context, timeout: float | None) -> float | None:
+        """Absolute epoch seconds: ``now + timeout``, capped by the end of ``execution_timeout``."""
+        candidates = [] if timeout is None else [time.time() + timeout]
+        execution_timeout = getattr(self, "execution_timeout", None)
+        ti = context.get("ti")
+        start = getattr(ti, "start_date", None)
+        if execution_timeout is not None and start is not None:
+            candidates.append(start.timestamp() + execution_timeout.total_seconds())
+        return min(candidates) if candidates else None
+
+    def _wait(
+        self,
+        context: Context,
+        assessment: Assessment,
+        *,
+        deferrable: bool,
+        poll_interval: float,
+        deadline: float | None,
+    ) -> Any:
+        """Finish now if terminal; else defer to the trigger or poll here. Returns the summary."""
+        policy = PollPolicy(
+            assessment.id, poll_interval=poll_interval, deadline=deadline, retry_budget=self.retry_budget
+        )
+        step = policy.on_assessment(assessment)
+        if step.event is not None:
+            return self._finish(context, step.event)
+        if deferrable:
+            from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
+
+            self.log.info("Deferring until assessment %s ends (%d%% now)", assessment.id, assessment.progress)
+            self.defer(
+                trigger=ModelRedAssessmentTrigger(
+                    assessment_id=assessment.id,
+                    modelred_conn_id=self.modelred_conn_id,
+                    api_generation=assessment.api_generation.value,
+                    poll_interval=poll_interval,
+                    deadline=deadline,
+                    retry_budget=self.retry_budget,
+                    cancel_on_kill=self.owns_assessment,
+                ),
+                method_name="execute_complete",
+            )
+        return self._finish(context, self._poll_in_process(policy, assessment, step.delay))
+
+    def _poll_in_process(self, policy: PollPolicy, assessment: Assessment, delay: float) -> dict[str, Any]:
+        """The sync twin of the trigger's loop: same policy, blocking sleep, progress in the log."""
+        last_progress = assessment.progress
+        self.log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, last_progress)
+        while True:
+            time.sleep(delay)
+            try:
+                current = self.hook.get_assessment(assessment.id, api_generation=assessment.api_generation)
+            except Exception as error:
+                step = policy.on_error(error)
+                self.log.warning(
+                    "Polling assessment %s failed (%d in a row): %s", assessment.id, policy.failures, error
+                )
+            else:
+                step = policy.on_assessment(current)
+                if current.progress != last_progress:
+                    last_progress = current.progress
+                    self.log.info(
+                        "Assessment %s: %s, %d%%", current.id, current.status.value, current.progress
+                    )
+            if step.event is not None:
+                return step.event
+            delay = step.delay
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after the trigger fired: the same completion code as the in-process wait."""
+        return self._finish(context, event)
+
+    # --- completion ---------------------------------------------------------------------------
+
+    def _fetch(self, assessment_id: str, api_generation: ApiGeneration) -> Assessment | None:
+        try:
+            return self.hook.get_assessment(assessment_id, api_generation=api_generation)
+        except Exception as error:
+            self.log.warning("Could not read assessment %s for its summary: %s", assessment_id, error)
+            return None
+
+    def _model_label(self, assessment: Assessment) -> str | None:
+        return assessment.model_id
+
+    def _api_generation(self) -> ApiGeneration:
+        """The API generation of the assessment (the operator: from its parameters; the sensor: its own)."""
+        raise NotImplementedError
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+        reason = parse_reason(event)
+        assessment_id = str(event.get("assessment_id") or "")
+        message = str(event.get("message") or "")
+        summary = None
+        assessment = None
+        if reason in (TerminationReason.COMPLETED, TerminationReason.FAILED, TerminationReason.CANCELLED):
+            assessment = self._fetch(assessment_id, self._api_generation())
+        if reason is TerminationReason.COMPLETED:
+            if assessment is None:
+                raise ModelRedAssessmentError(
+                    f"Assessment {assessment_id} completed but its report could not be read; "
+                    "the task can be retried to read it again.",
+                    assessment_id=assessment_id,
+                )
+            gate = QualityGate.from_params(self.min_score, self.max_risk_level, self.fail_on_severities)
+            verdict = gate.evaluate(assessment.report)
+            summary = self._publish(context, assessment, verdict)
+            if not verdict.passed:
+                self._forget(context)
+                raise ModelRedQualityGateError(
+                    f"Model {summary['model']} did not pass the ModelRed quality gate "
+                    f"(assessment {assessment_id}): " + "; ".join(verdict.reasons),
+                    reasons=verdict.reasons,
+                    assessment_id=assessment_id,
+                    summary=summary,
+                )
+            self._emit_asset_event(context, summary)
+            self._forget(context)
+            return summary
+        if assessment is not None:
+            summary = self._publish(context, assessment, None)
+        if reason is TerminationReason.TIMEOUT:
+            self._on_timeout(assessment_id, message)
+        exc_class = REASON_EXCEPTIONS[reason]
+        if exc_class is ModelRedAssessmentFailedError:
+            server_error = assessment.error_message if assessment else None
+            raise ModelRedAssessmentFailedError(
+                f"ModelRed assessment {assessment_id} failed: {server_error or message}",
+                server_error=server_error,
+                assessment_id=assessment_id,
+                summary=summary,
+            )
+        raise exc_class(
+            message or f"Assessment {assessment_id}: {reason.value}",
+            assessment_id=assessment_id,
+            summary=summary,
+        )
+
+    def _publish(self, context: Context, assessment: Assessment, verdict: Any) -> dict[str, Any]:
+        url = self._url(assessment)
+        summary = build_summary(assessment, url=url, model=self._model_label(assessment), gate=verdict)
+        self.log.info("%s", render_report(assessment, summary))
+        context["ti"].xcom_push(key=XCOM_SUMMARY, value=summary)
+        return summary
+
+    def _url(self, assessment: Assessment) -> str:
+        return assessment.url or self.hook.assessment_url(assessment.id)
+
+    def _push_ids(self, context: Context, assessment: Assessment) -> None:
+        ti = context["ti"]
+        ti.xcom_push(key=XCOM_ASSESSMENT_ID, value=assessment.id)
+        ti.xcom_push(key=XCOM_ASSESSMENT_URL, value=self._url(assessment))
+
+    def _emit_asset_event(self, context: Context, summary: dict[str, Any]) -> None:
+        if self.asset is None:
+            return
+        context["outlet_events"][self.asset].extra = {
+            "assessment_id": summary["assessment_id"],
+            "score": summary["score"],
+            "risk_level": summary["risk_level"],
+            "passed": summary["gate"]["passed"],
+            "model": summary["model"],
+        }
+
+    def _forget(self, context: Context) -> None:
+        """Hook for the operator: drop the stored assessment id once the outcome is final."""
+
+    def _on_timeout(self, assessment_id: str, message: str) -> None:
+        """The operator cancels the assessment it launched; the sensor leaves it alone."""
+        if self.owns_assessment:
+            self._cancel(assessment_id, "it timed out")
+
+    def _cancel(self, assessment_id: str, why: str) -> None:
+        """Best-effort cancel; never raises."""
+        from modelred_provider.api.errors import ModelRedNotAllowedForApiKeyError
+
+        try:
+            self.hook.cancel_assessment(assessment_id, api_generation=self._api_generation())
+            self.log.info("Cancelled ModelRed assessment %s because %s", assessment_id, why)
+        except ModelRedNotAllowedForApiKeyError as error:
+            self.log.warning(
+                "Wanted to cancel assessment %s because %s, but ModelRed does not let an API key cancel it: "
+                "cancel it in the ModelRed UI (%s). (%s)",
+                assessment_id,
+                why,
+                self._url_or_id(assessment_id),
+                error,
+            )
+        except Exception as error:
+            self.log.warning("Could not cancel assessment %s (%s): %s", assessment_id, why, error)
+
+    def _url_or_id(self, assessment_id: str) -> str:
+        try:
+            return self.hook.assessment_url(assessment_id)
+        except Exception:
+            return assessment_id
+
+
+__all__ = [
+    "XCOM_SUMMARY",
+    "AssessmentCompletionMixin",
+    "ModelRedAssessmentTimeoutError",
+    "add_asset_outlet",
+    "check_gate_params",
+    "check_positive",
+    "make_event",
+]

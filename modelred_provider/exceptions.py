@@ -1,0 +1,59 @@
+"""How an assessment ended badly, as Airflow exceptions.
+
+The operator and the sensor pick the class from the trigger event's ``reason`` through
+:data:`modelred_provider.outcome.REASON_EXCEPTIONS`, never from message text.
+
+Retries: a failed, cancelled or timed-out assessment raises a retryable exception (a retry
+reattaches to a still-running assessment or launches a fresh one after a failure). A quality gate
+that is not met is final: the same finished assessment would fail it again, so
+:class:`ModelRedQualityGateError` is an ``AirflowFailException`` and Airflow does not retry it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+
+class ModelRedAssessmentError(AirflowException):
+    """Base class: an assessment did not end in a usable, passing result."""
+
+    def __init__(self, message: str, *, assessment_id: str | None = None, summary: Any = None) -> None:
+        super().__init__(message)
+        self.assessment_id = assessment_id
+        #: The JSON summary of the assessment when one could be built (also pushed to XCom).
+        self.summary = summary
+
+
+class ModelRedAssessmentFailedError(ModelRedAssessmentError):
+    """ModelRed reports the assessment as FAILED; ``server_error`` holds its error message."""
+
+    def __init__(self, message: str, *, server_error: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.server_error = server_error
+
+
+class ModelRedAssessmentCancelledError(ModelRedAssessmentError):
+    """The assessment was cancelled (in the ModelRed UI or by Airflow)."""
+
+
+class ModelRedAssessmentTimeoutError(ModelRedAssessmentError):
+    """The assessment did not finish before the task's deadline (``timeout`` / ``execution_timeout``)."""
+
+
+class ModelRedAssessmentPollingError(ModelRedAssessmentError):
+    """Waiting was abandoned: the retry budget for transient errors ran out, or a permanent API error."""
+
+
+class ModelRedQualityGateError(ModelRedAssessmentError, AirflowFailException):
+    """The assessment finished but the model does not meet the quality gate; ``reasons`` lists every one."""
+
+    def __init__(self, message: str, *, reasons: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reasons = list(reasons or [])
+
+
+class ModelRedAssessmentSensorTimeout(ModelRedAssessmentTimeoutError, AirflowSensorTimeout):
+    """The sensor's timeout passed: raised in deferrable mode exactly where poke mode raises
+    ``AirflowSensorTimeout``, so ``timeout`` and ``soft_fail`` behave the same in every mode."""

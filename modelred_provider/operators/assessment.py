@@ -1,0 +1,311 @@
+"""ModelRedAssessmentOperator: launch a ModelRed assessment, wait for it (deferred or not), gate on it.
+
+Importing this module (the DAG processor does it for every DAG file) imports neither ``requests``
+nor ``aiohttp`` nor the hook: those are imported when the task runs.
+
+Retries never duplicate an assessment: the id is kept in the task state store (Airflow 3.3,
+AIP-103) right after the launch. A retry reads it back and reattaches to a running assessment or
+takes a completed one's result; after a failed or cancelled one it launches afresh. Without a task
+state store in the context (older Airflow, tests calling ``execute`` directly) a warning is logged
+and every try launches its own assessment.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from modelred_provider.api.models import PRIORITIES, ApiGeneration, Assessment, AssessmentStatus
+from modelred_provider.completion import (
+    AssessmentCompletionMixin,
+    add_asset_outlet,
+    check_gate_params,
+    check_positive,
+)
+from modelred_provider.gate import check_severities, is_templated
+from modelred_provider.links import ModelRedAssessmentLink
+from modelred_provider.polling import DEFAULT_RETRY_BUDGET
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import timedelta
+
+    from airflow.sdk import Asset, Context
+
+#: Key of the launched assessment in the task state store: {"assessment_id", "api_generation", "model"}.
+STATE_KEY = "modelred_assessment"
+
+_PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severities")
+
+
+def as_list(value: Any, param: str) -> list[str] | None:
+    """A list of strings; a rendered template may give a JSON or comma-separated string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValueError(f"{param}={value!r} is not a valid JSON list of strings.") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{param}={value!r} must be a list of non-empty strings.")
+    if not value:
+        raise ValueError(f"{param} is empty: give at least one value, or leave it out.")
+    return list(value)
+
+
+class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
+    """Run a ModelRed red-team assessment of ``model`` and fail the task if the model is not safe enough.
+
+    :param model: the model's slug (``modelId``) or id.
+    :param test_types: probe keys to run (resources API). Exactly one of ``test_types``,
+        ``probe_pack_ids`` or a selection (``probe_categories`` and/or ``probe_severities``).
+    :param probe_pack_ids: probe pack ids to run (v2 API).
+    :param probe_categories: run every active probe of these categories (resolved from the catalogue
+        when the task runs, like the ModelRed SDK).
+    :param probe_severities: run every active probe of these severities (can combine with categories).
+    :param priority: ``low``, ``normal``, ``high`` or ``critical``.
+    :param wait_for_completion: wait for the result (default); if false, return right after the launch.
+    :param deferrable: wait on the triggerer, holding no worker slot.
+    :param poll_interval: seconds between two status checks.
+    :param timeout: seconds the assessment may take before the task fails (and tries to cancel it);
+        the task's ``execution_timeout`` also caps the wait, deferred or not.
+    :param min_score: quality gate: the lowest acceptable overall score (0..100, higher is safer).
+    :param max_risk_level: quality gate: the highest acceptable risk level (low, medium, high, critical).
+    :param fail_on_severities: quality gate: fail on any vulnerability of these severities.
+    :param retry_budget: transient polling failures tolerated in a row (with backoff).
+    :param asset: an Asset to emit an event for when the model passes, with extra
+        ``{assessment_id, score, risk_level, passed, model}``.
+
+    Returns the JSON summary (see :func:`modelred_provider.summary.build_summary`), identical in every
+    mode; it is also pushed to XCom as ``assessment_summary`` before any failure is raised.
+    """
+
+    template_fields: Sequence[str] = (
+        "model",
+        "test_types",
+        "probe_pack_ids",
+        "probe_categories",
+        "probe_severities",
+        "priority",
+        "min_score",
+        "max_risk_level",
+        "fail_on_severities",
+    )
+    template_fields_renderers = {
+        "test_types": "json",
+        "probe_pack_ids": "json",
+        "probe_categories": "json",
+        "probe_severities": "json",
+        "fail_on_severities": "json",
+    }
+    operator_extra_links = (ModelRedAssessmentLink(),)
+    ui_color = "#fde2e4"
+    owns_assessment = True
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        modelred_conn_id: str = "modelred_default",
+        test_types: list[str] | str | None = None,
+        probe_pack_ids: list[str] | str | None = None,
+        probe_categories: list[str] | str | None = None,
+        probe_severities: list[str] | str | None = None,
+        priority: str = "normal",
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30,
+        timeout: float | timedelta | None = None,
+        min_score: float | str | None = None,
+        max_risk_level: str | None = None,
+        fail_on_severities: list[str] | str | None = None,
+        retry_budget: int = DEFAULT_RETRY_BUDGET,
+        asset: Asset | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if asset is not None:
+            kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
+        super().__init__(**kwargs)
+        self.model = model
+        self.modelred_conn_id = modelred_conn_id
+        self.test_types = test_types
+        self.probe_pack_ids = probe_pack_ids
+        self.probe_categories = probe_categories
+        self.probe_severities = probe_severities
+        self.priority = priority
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = check_positive(poll_interval, "poll_interval")
+        self.timeout = check_positive(timeout, "timeout", allow_none=True)
+        self.min_score = min_score
+        self.max_risk_level = max_risk_level
+        self.fail_on_severities = fail_on_severities
+        if isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0:
+            raise ValueError(f"retry_budget={retry_budget!r} must be a whole number >= 0.")
+        self.retry_budget = retry_budget
+        self.asset = asset
+        self._validate(at_parse=True)
+
+    # --- validation ---------------------------------------------------------------------------
+
+    def _validate(self, *, at_parse: bool) -> None:
+        """Static mistakes fail at DAG parse; templated values are checked again when the task runs."""
+        if not self.model or not isinstance(self.model, str):
+            raise ValueError(f"model={self.model!r}: give the model's slug or id as a non-empty string.")
+        chosen = [
+            name
+            for name, value in (
+                ("test_types", self.test_types),
+                ("probe_pack_ids", self.probe_pack_ids),
+                ("probe_categories/probe_severities", self.probe_categories or self.probe_severities),
+            )
+            if value is not None and value != []
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"Choose exactly one way to pick probes, got {chosen or 'none'}: "
+                f"pass one of {list(_PROBE_CHOICES)}."
+            )
+        for name in ("test_types", "probe_pack_ids"):
+            value = getattr(self, name)
+            if value is not None and not (at_parse and is_templated(value)):
+                as_list(value, name)
+        for name in ("probe_categories", "probe_severities"):
+            value = getattr(self, name)
+            if value is not None and not (at_parse and is_templated(value)):
+                as_list(value, name)
+        if self.probe_severities is not None and not (at_parse and is_templated(self.probe_severities)):
+            check_severities(as_list(self.probe_severities, "probe_severities"), "probe_severities")
+        priority_ok = isinstance(self.priority, str) and self.priority.strip().lower() in PRIORITIES
+        if not priority_ok and not (at_parse and is_templated(self.priority)):
+            raise ValueError(
+                f"priority={self.priority!r} is not a ModelRed priority: use one of {list(PRIORITIES)}."
+            )
+        check_gate_params(self.min_score, self.max_risk_level, self.fail_on_severities)
+
+    def _api_generation(self) -> ApiGeneration:
+        return ApiGeneration.V2 if self.probe_pack_ids is not None else ApiGeneration.RESOURCES
+
+    def _model_label(self, assessment: Assessment) -> str | None:
+        return self.model
+
+    # --- run ----------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        self._validate(at_parse=False)
+        assessment = self._reattach(context) or self._launch(context)
+        self._launched_id = assessment.id
+        self._push_ids(context, assessment)
+        if not self.wait_for_completion:
+            summary = self._publish(context, assessment, None)
+            return summary
+        deadline = self._deadline(context, self.timeout)
+        assert self.poll_interval is not None
+        return self._wait(
+            context,
+            assessment,
+            deferrable=self.deferrable,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+        )
+
+    def _launch(self, context: Context) -> Assessment:
+        kwargs: dict[str, Any] = {"priority": self.priority.strip().lower()}
+        if self.probe_pack_ids is not None:
+            kwargs["probe_pack_ids"] = as_list(self.probe_pack_ids, "probe_pack_ids")
+        elif self.test_types is not None:
+            kwargs["test_types"] = as_list(self.test_types, "test_types")
+        else:
+            from modelred_provider.selection import select_probe_keys
+
+            kwargs["test_types"] = select_probe_keys(
+                self.hook.get_probes(),
+                as_list(self.probe_categories, "probe_categories") or (),
+                as_list(self.probe_severities, "probe_severities") or (),
+            )
+            self.log.info(
+                "Selected %d probes from the catalogue: %s", len(kwargs["test_types"]), kwargs["test_types"]
+            )
+        assessment = self.hook.create_assessment(self.model, **kwargs)
+        self.log.info("Launched ModelRed assessment %s of model %s", assessment.id, self.model)
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(
+                STATE_KEY,
+                {
+                    "assessment_id": assessment.id,
+                    "api_generation": assessment.api_generation.value,
+                    "model": self.model,
+                },
+            )
+        return assessment
+
+    def _reattach(self, context: Context) -> Assessment | None:
+        """On a retry, the assessment an earlier try launched if it is running or completed."""
+        store = context.get("task_state_store")
+        if store is None:
+            self.log.warning(
+                "No task state store in this Airflow (needs 3.3+): a retry will launch a new assessment."
+            )
+            return None
+        saved = store.get(STATE_KEY)
+        if not isinstance(saved, dict) or not saved.get("assessment_id"):
+            return None
+        assessment_id = str(saved["assessment_id"])
+        if saved.get("model") != self.model:
+            self.log.info(
+                "Stored assessment %s was for model %s; launching afresh", assessment_id, saved.get("model")
+            )
+            return None
+        from modelred_provider.api.errors import ModelRedNotFoundError
+
+        try:
+            assessment = self.hook.get_assessment(
+                assessment_id, api_generation=ApiGeneration(saved.get("api_generation", "resources"))
+            )
+        except ModelRedNotFoundError:
+            self.log.warning(
+                "Assessment %s from an earlier try no longer exists; launching afresh", assessment_id
+            )
+            return None
+        if not assessment.status.is_terminal:
+            self.log.info(
+                "Reattaching to assessment %s (%s) launched by an earlier try",
+                assessment_id,
+                assessment.status.value,
+            )
+            return assessment
+        if assessment.status is AssessmentStatus.COMPLETED:
+            self.log.info(
+                "Assessment %s from an earlier try already completed; taking its result", assessment_id
+            )
+            return assessment
+        self.log.warning(
+            "Assessment %s from an earlier try ended %s; launching afresh",
+            assessment_id,
+            assessment.status.value,
+        )
+        return None
+
+    def _forget(self, context: Context) -> None:
+        """The outcome is final (success or gate verdict): a cleared-and-rerun task launches anew."""
+        store = context.get("task_state_store")
+        if store is not None:
+            store.delete(STATE_KEY)
+
+    def on_kill(self) -> None:
+        """Cancel the running assessment, best effort; never raises."""
+        assessment_id = getattr(self, "_launched_id", None)
+        if not assessment_id:
+            return
+        try:
+            self._cancel(assessment_id, "the task was killed")
+        except Exception as error:  # never let on_kill raise
+            self.log.warning("Could not cancel assessment %s: %s", assessment_id, error)

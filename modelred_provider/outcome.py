@@ -1,0 +1,81 @@
+"""One source of truth for how an assessment's status ends a wait, shared by sync and async code.
+
+* :func:`reason_for_status` maps a terminal :class:`AssessmentStatus` to a :class:`TerminationReason`.
+* :data:`REASON_EXCEPTIONS` maps each failing reason to the exception class the operator and the
+  sensor raise. The class never depends on message text.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from modelred_provider.api.models import AssessmentStatus
+from modelred_provider.exceptions import (
+    ModelRedAssessmentCancelledError,
+    ModelRedAssessmentError,
+    ModelRedAssessmentFailedError,
+    ModelRedAssessmentPollingError,
+    ModelRedAssessmentTimeoutError,
+)
+
+
+class TerminationReason(str, Enum):
+    """Why a wait ended; carried as ``reason`` in the trigger event."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"  # the deadline passed while the assessment was still queued or running
+    ERROR = "error"  # retry budget exhausted, or a permanent API error (401, 404, ...)
+
+
+_STATUS_REASONS = {
+    AssessmentStatus.COMPLETED: TerminationReason.COMPLETED,
+    AssessmentStatus.FAILED: TerminationReason.FAILED,
+    AssessmentStatus.CANCELLED: TerminationReason.CANCELLED,
+}
+
+REASON_EXCEPTIONS: dict[TerminationReason, type[ModelRedAssessmentError]] = {
+    TerminationReason.FAILED: ModelRedAssessmentFailedError,
+    TerminationReason.CANCELLED: ModelRedAssessmentCancelledError,
+    TerminationReason.TIMEOUT: ModelRedAssessmentTimeoutError,
+    TerminationReason.ERROR: ModelRedAssessmentPollingError,
+}
+
+
+def reason_for_status(status: AssessmentStatus) -> TerminationReason | None:
+    """The reason a terminal status ends the wait with, ``None`` while the assessment is still going."""
+    return _STATUS_REASONS.get(status)
+
+
+def make_event(
+    reason: TerminationReason,
+    assessment_id: str,
+    message: str,
+    assessment_status: AssessmentStatus | str | None = None,
+) -> dict[str, Any]:
+    """The trigger event payload (also what the sync path hands to the same completion code)."""
+    status = assessment_status.value if isinstance(assessment_status, AssessmentStatus) else assessment_status
+    return {
+        "status": "success" if reason is TerminationReason.COMPLETED else "error",
+        "reason": reason.value,
+        "assessment_id": assessment_id,
+        "message": message,
+        "assessment_status": status,
+    }
+
+
+def parse_reason(event: Any) -> TerminationReason:
+    """Read the reason from an event payload; a malformed event is a clear error, not a KeyError."""
+    if not isinstance(event, dict) or "reason" not in event:
+        raise ModelRedAssessmentPollingError(
+            f"Malformed ModelRed trigger event {event!r}: expected a dict with a 'reason' key."
+        )
+    try:
+        return TerminationReason(event["reason"])
+    except ValueError:
+        raise ModelRedAssessmentPollingError(
+            f"Unknown termination reason {event['reason']!r} in ModelRed trigger event; "
+            f"expected one of {[r.value for r in TerminationReason]}."
+        ) from None

@@ -1,0 +1,105 @@
+"""The polling policy, shared by the trigger (async) and the operator's in-process wait (sync).
+
+Only the transport and the sleep differ between the two: both feed each poll's outcome to a
+:class:`PollPolicy`, which decides to stop with an event or to sleep for a given delay.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from modelred_provider.api.errors import ModelRedError, ModelRedRateLimitError
+from modelred_provider.api.models import Assessment
+from modelred_provider.outcome import TerminationReason, make_event, reason_for_status
+
+#: Longest pause between two polls after transient failures (seconds).
+MAX_BACKOFF = 300.0
+DEFAULT_RETRY_BUDGET = 8
+
+
+@dataclass
+class Step:
+    """Either ``event`` (stop) or ``delay`` seconds to sleep before the next poll."""
+
+    event: dict[str, Any] | None = None
+    delay: float = 0.0
+
+
+class PollPolicy:
+    """Decides after each poll. ``deadline`` is absolute (epoch seconds) or ``None``.
+
+    Transient errors (``error.retryable``: network, 5xx, 429) are retried with exponential backoff
+    (honouring ``Retry-After``) while at most ``retry_budget`` happen in a row; one more ends the wait
+    with a ``error`` event. A permanent error ends it at once.
+    """
+
+    def __init__(
+        self, assessment_id: str, *, poll_interval: float, deadline: float | None, retry_budget: int
+    ) -> None:
+        self.assessment_id = assessment_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        self.retry_budget = int(retry_budget)
+        self.failures = 0
+        self.last_status: str | None = None
+
+    def _remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()
+
+    def _sleep_or_timeout(self, delay: float) -> Step:
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            return Step(
+                event=make_event(
+                    TerminationReason.TIMEOUT,
+                    self.assessment_id,
+                    f"Assessment {self.assessment_id} was still {self.last_status or 'unknown'} "
+                    "when the task's deadline passed.",
+                    self.last_status,
+                )
+            )
+        return Step(delay=max(0.0, delay if remaining is None else min(delay, remaining)))
+
+    def on_assessment(self, assessment: Assessment) -> Step:
+        self.failures = 0
+        self.last_status = assessment.status.value
+        reason = reason_for_status(assessment.status)
+        if reason is not None:
+            message = f"Assessment {assessment.id} ended {assessment.status.value}"
+            if assessment.error_message:
+                message += f": {assessment.error_message}"
+            return Step(event=make_event(reason, assessment.id, message, assessment.status))
+        return self._sleep_or_timeout(self.poll_interval)
+
+    def on_error(self, error: BaseException) -> Step:
+        retryable = isinstance(error, ModelRedError) and error.retryable
+        if retryable:
+            self.failures += 1
+        if not retryable or self.failures > self.retry_budget:
+            why = (
+                f"{self.failures} transient errors in a row (retry_budget={self.retry_budget})"
+                if retryable
+                else "a permanent error"
+            )
+            return Step(
+                event=make_event(
+                    TerminationReason.ERROR,
+                    self.assessment_id,
+                    f"Stopped waiting for assessment {self.assessment_id} after {why}: {error}",
+                    self.last_status,
+                )
+            )
+        return self._sleep_or_timeout(self.backoff(error))
+
+    def backoff(self, error: BaseException) -> float:
+        base = max(self.poll_interval, 0.1) * 2 ** (self.failures - 1)
+        delay = min(MAX_BACKOFF, base) * random.uniform(0.8, 1.2)
+        retry_after = (
+            getattr(error, "retry_after", None) if isinstance(error, ModelRedRateLimitError) else None
+        )
+        if retry_after:
+            delay = max(delay, float(retry_after))
+        return delay

@@ -1,0 +1,153 @@
+"""ModelRedAssessmentSensor: wait for an existing assessment, then apply the same gate as the operator.
+
+Modes ``poke``, ``reschedule`` and ``deferrable`` (the operator's trigger, with ``cancel_on_kill``
+off: the sensor watches an assessment, it does not own it). ``timeout`` and ``soft_fail`` behave
+the same in every mode: the timeout raises ``AirflowSensorTimeout`` (a skip with ``soft_fail``);
+a failed, cancelled or gate-failing assessment raises its own error (a skip with ``soft_fail``).
+
+Importing this module imports neither ``requests`` nor ``aiohttp`` nor the hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk.bases.sensor import PokeReturnValue
+from airflow.sdk.exceptions import AirflowSkipException
+
+from modelred_provider.api.models import ApiGeneration
+from modelred_provider.completion import AssessmentCompletionMixin, add_asset_outlet, check_gate_params
+from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentSensorTimeout
+from modelred_provider.links import ModelRedAssessmentLink
+from modelred_provider.outcome import TerminationReason, parse_reason
+from modelred_provider.polling import DEFAULT_RETRY_BUDGET, PollPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Asset, Context
+
+
+class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
+    """Wait until assessment ``assessment_id`` ends; return the same summary as the operator.
+
+    :param assessment_id: the assessment to watch (templated, e.g.
+        ``"{{ ti.xcom_pull(task_ids='launch', key='assessment_id') }}"``).
+    :param api_generation: ``"resources"`` (default) or ``"v2"``.
+    :param deferrable: wait on the triggerer (the deadline is the start of the try plus ``timeout``).
+    :param min_score, max_risk_level, fail_on_severities: the quality gate, as on the operator.
+    :param retry_budget: transient polling failures tolerated in a row (per process in poke mode,
+        per wait in deferrable mode; each reschedule starts afresh).
+    :param asset: an Asset to emit an event for when the model passes.
+
+    ``poke_interval``, ``timeout``, ``soft_fail`` and ``mode`` are the usual sensor parameters.
+    """
+
+    template_fields: Sequence[str] = ("assessment_id", "min_score", "max_risk_level", "fail_on_severities")
+    template_fields_renderers = {"fail_on_severities": "json"}
+    operator_extra_links = (ModelRedAssessmentLink(),)
+    ui_color = "#fde2e4"
+    owns_assessment = False
+
+    def __init__(
+        self,
+        *,
+        assessment_id: str,
+        modelred_conn_id: str = "modelred_default",
+        api_generation: str = ApiGeneration.RESOURCES.value,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        min_score: float | str | None = None,
+        max_risk_level: str | None = None,
+        fail_on_severities: list[str] | str | None = None,
+        retry_budget: int = DEFAULT_RETRY_BUDGET,
+        asset: Asset | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if asset is not None:
+            kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
+        super().__init__(**kwargs)
+        if not assessment_id or not isinstance(assessment_id, str):
+            raise ValueError(
+                f"assessment_id={assessment_id!r}: give the assessment's id (it may be a template)."
+            )
+        try:
+            self.api_generation = ApiGeneration(api_generation).value
+        except ValueError:
+            raise ValueError(
+                f"api_generation={api_generation!r} is unknown: use one of {[g.value for g in ApiGeneration]}"
+            ) from None
+        if self.poke_interval <= 0:
+            raise ValueError(f"poke_interval={self.poke_interval!r} must be a positive number of seconds.")
+        if isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0:
+            raise ValueError(f"retry_budget={retry_budget!r} must be a whole number >= 0.")
+        check_gate_params(min_score, max_risk_level, fail_on_severities)
+        self.assessment_id = assessment_id
+        self.modelred_conn_id = modelred_conn_id
+        self.deferrable = deferrable
+        self.min_score = min_score
+        self.max_risk_level = max_risk_level
+        self.fail_on_severities = fail_on_severities
+        self.retry_budget = retry_budget
+        self.asset = asset
+        self._policy: PollPolicy | None = None
+
+    def _api_generation(self) -> ApiGeneration:
+        return ApiGeneration(self.api_generation)
+
+    def execute(self, context: Context) -> Any:
+        check_gate_params(self.min_score, self.max_risk_level, self.fail_on_severities)
+        if not self.deferrable:
+            return super().execute(context)
+        assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
+        self._push_ids(context, assessment)
+        return self._wait(
+            context,
+            assessment,
+            deferrable=True,
+            poll_interval=float(self.poke_interval),
+            deadline=self._deadline(context, float(self.timeout)),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self._policy is None:
+            self._policy = PollPolicy(
+                self.assessment_id,
+                poll_interval=self.poke_interval,
+                deadline=None,
+                retry_budget=self.retry_budget,
+            )
+            pushed = False
+        else:
+            pushed = True
+        try:
+            assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
+        except Exception as error:
+            step = self._policy.on_error(error)
+            if step.event is None:
+                self.log.warning(
+                    "Polling assessment %s failed, will poke again: %s", self.assessment_id, error
+                )
+                return False
+            return PokeReturnValue(True, self._finish(context, step.event))
+        if not pushed:
+            self._push_ids(context, assessment)
+        step = self._policy.on_assessment(assessment)
+        self.log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, assessment.progress)
+        if step.event is None:
+            return False
+        return PokeReturnValue(True, self._finish(context, step.event))
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+        """The shared completion, with the sensor's timeout/soft_fail semantics on top."""
+        try:
+            if parse_reason(event) is TerminationReason.TIMEOUT:
+                raise ModelRedAssessmentSensorTimeout(
+                    f"Sensor has timed out: {event.get('message') or ''}".strip(),
+                    assessment_id=str(event.get("assessment_id") or self.assessment_id),
+                )
+            return super()._finish(context, event)
+        except ModelRedAssessmentError as error:
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
+            raise

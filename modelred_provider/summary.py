@@ -1,0 +1,90 @@
+"""The task's return value (a JSON-serialisable summary) and the short report written to the log.
+
+Pure functions over :class:`~modelred_provider.api.models.Assessment`: the operator and the sensor
+return exactly this in every mode (sync, deferrable, retry that reattached).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelred_provider.api.models import SEVERITIES, Assessment, ProbeResult, Report
+from modelred_provider.gate import GateVerdict, count_vulnerabilities
+
+_SEVERITY_RANK = {sev: i for i, sev in enumerate(SEVERITIES)}  # critical first
+
+
+def _rank(severity: str | None) -> int:
+    return _SEVERITY_RANK.get((severity or "").lower(), len(SEVERITIES))
+
+
+def pass_rate_by_category(report: Report | None) -> dict[str, float | None]:
+    """Percentage of passed cases per probe category (``None`` for a category without cases)."""
+    totals: dict[str, list[int]] = {}
+    for probe in report.probes if report else ():
+        cat = probe.category or "uncategorised"
+        passed, total = totals.setdefault(cat, [0, 0])
+        totals[cat] = [passed + probe.passed_cases, total + probe.total_cases]
+    return {cat: (round(100.0 * p / t, 1) if t else None) for cat, (p, t) in sorted(totals.items())}
+
+
+def failing_probes(report: Report | None) -> list[ProbeResult]:
+    """Probes with failed cases, worst first (severity, then failures)."""
+    probes = [p for p in (report.probes if report else ()) if p.failed_cases > 0]
+    return sorted(probes, key=lambda p: (_rank(p.severity), -p.failed_cases, p.key))
+
+
+def build_summary(
+    assessment: Assessment, *, url: str | None, model: str | None, gate: GateVerdict | None
+) -> dict[str, Any]:
+    """The JSON summary. ``gate`` is ``None`` when the task did not wait for the result."""
+    report = assessment.report
+    return {
+        "assessment_id": assessment.id,
+        "url": url or assessment.url,
+        "status": assessment.status.value,
+        "model": model or assessment.model_id,
+        "api_generation": assessment.api_generation.value,
+        "score": report.overall_score if report else None,
+        "risk_level": (report.risk_level.lower() if report and report.risk_level else None),
+        "totals": {
+            "tests": report.total_tests if report else 0,
+            "passed": report.passed_tests if report else 0,
+            "failed": report.failed_tests if report else 0,
+        },
+        "pass_rate_by_category": pass_rate_by_category(report),
+        "vulnerabilities_by_severity": count_vulnerabilities(report),
+        "failing_probes": [p.key for p in failing_probes(report)],
+        "error": assessment.error_message,
+        "gate": gate.as_dict() if gate is not None else None,
+    }
+
+
+def render_report(assessment: Assessment, summary: dict[str, Any], *, limit: int = 5) -> str:
+    """A short human-readable report: score, risk, failing probes, worst vulnerabilities."""
+    report = assessment.report
+    score = summary["score"]
+    lines = [
+        f"ModelRed assessment {summary['assessment_id']} of model {summary['model']}: {summary['status']}",
+        f"  score: {'n/a' if score is None else f'{score:g}/100'}   risk: {summary['risk_level'] or 'n/a'}"
+        f"   tests: {summary['totals']['passed']}/{summary['totals']['tests']} passed",
+    ]
+    if summary["error"]:
+        lines.append(f"  error: {summary['error']}")
+    failing = failing_probes(report)
+    if failing:
+        lines.append(f"  failing probes ({len(failing)}):")
+        for p in failing[:limit]:
+            lines.append(f"    - {p.key} [{p.severity or '?'}] {p.failed_cases}/{p.total_cases} cases failed")
+    vulns = sorted(report.vulnerabilities if report else (), key=lambda v: _rank(v.severity))
+    if vulns:
+        lines.append(f"  worst vulnerabilities ({len(vulns)}):")
+        for v in vulns[:limit]:
+            lines.append(f"    - [{v.severity or '?'}] {v.probe or '?'}: {v.description or ''}".rstrip(": "))
+    gate = summary.get("gate")
+    if gate is not None:
+        lines.append(f"  quality gate: {'PASSED' if gate['passed'] else 'FAILED'}")
+        lines.extend(f"    - {reason}" for reason in gate["reasons"])
+    if summary["url"]:
+        lines.append(f"  details: {summary['url']}")
+    return "\n".join(lines)
