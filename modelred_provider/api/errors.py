@@ -6,6 +6,7 @@ ever carries the API key: messages are built from the server's answer and our ow
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -14,6 +15,8 @@ class ModelRedError(Exception):
 
     #: Whether the same request may succeed later (a poller may try again within its budget).
     retryable: bool = False
+    #: Seconds the server asked us to wait (``Retry-After``), when it said so.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -52,6 +55,10 @@ class ModelRedTransportError(ModelRedError):
     """No HTTP answer: connection refused or reset, DNS, TLS, timeout."""
 
     retryable = True
+
+
+class ModelRedConnectError(ModelRedTransportError):
+    """The connection could not be opened (refused, DNS, connect timeout): the request never left us."""
 
 
 class ModelRedTimeoutError(ModelRedTransportError):
@@ -116,3 +123,72 @@ class ModelRedServerError(ModelRedAPIError):
     """5xx."""
 
     retryable = True
+
+
+# Words in a 403 message, lowercased. Plan/limit first, as the v2 SDK checks them first.
+_PLAN_WORDS = ("plan", "limit", "subscription", "tier", "upgrade")
+_WEB_UI_WORDS = ("web ui", "requires web ui", "apikey")
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def server_message(payload: Any, status: int | None = None) -> tuple[str, str | None, Any]:
+    """(message, code, details) of an error payload: ``error`` wins over ``message`` over ``detail``."""
+    if isinstance(payload, dict):
+        message = _text(payload.get("error")) or _text(payload.get("message")) or _text(payload.get("detail"))
+        code = _text(payload.get("code"))
+        details = payload.get("details")
+    else:
+        message, code, details = _text(payload), None, None
+    if message and len(message) > 500:
+        message = message[:500] + "..."
+    return message or f"API error {status}", code, details
+
+
+def error_from_response(
+    operation: str, status: int, payload: Any, headers: Mapping[str, str] | None = None
+) -> ModelRedAPIError:
+    """Map an error answer to its typed error, as the contract maps statuses (sections 1.4 and 2.3)."""
+    from modelred_provider.api.retry import parse_retry_after
+
+    message, code, details = server_message(payload, status)
+    kwargs: dict[str, Any] = {"operation": operation, "status": status, "code": code, "details": details}
+    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    error: ModelRedAPIError
+    if status == 401:
+        error = ModelRedAuthenticationError(message, **kwargs)
+    elif status == 403:
+        lowered = message.lower()
+        if any(word in lowered for word in _PLAN_WORDS):
+            error = ModelRedPlanLimitError(message, **kwargs)
+        elif any(word in lowered for word in _WEB_UI_WORDS):
+            error = ModelRedNotAllowedForApiKeyError(message, **kwargs)
+        else:
+            error = ModelRedForbiddenError(message, **kwargs)
+    elif status == 404:
+        error = ModelRedNotFoundError(message, **kwargs)
+    elif status == 409:
+        error = ModelRedConflictError(message, **kwargs)
+    elif status in (400, 412, 422):
+        error = ModelRedValidationError(message, **kwargs)
+    elif status == 429:
+        error = ModelRedRateLimitError(message, retry_after=retry_after, **kwargs)
+    elif status >= 500:
+        error = ModelRedServerError(message, **kwargs)
+    else:
+        error = ModelRedAPIError(message, **kwargs)
+    error.retry_after = retry_after
+    return error
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None

@@ -33,7 +33,9 @@ class AssessmentStatus(str, Enum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED})
+TERMINAL_STATUSES = frozenset(
+    {AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED}
+)
 
 PRIORITIES = ("low", "normal", "high", "critical")
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -135,3 +137,4 @@ class Assessment:
     error_message: str | None = None
     api_generation: ApiGeneration = ApiGeneration.RESOURCES
     url: str | None = None  # the assessment's page in the ModelRed dashboard
+    probe_pack_ids: tuple[str, ...] = ()  # v2: the probe packs the assessment runs

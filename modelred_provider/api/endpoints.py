@@ -1,0 +1,233 @@
+"""One table of the ModelRed operations: method, path per API generation, and the request builders.
+
+Both transports (requests and aiohttp) send exactly the :class:`RequestSpec` built here.
+Paths are relative to the service origin and start with ``/api`` (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from modelred_provider.api.errors import ModelRedConfigurationError
+from modelred_provider.api.models import PRIORITIES, ApiGeneration, AssessmentStatus
+
+RES, V2 = ApiGeneration.RESOURCES, ApiGeneration.V2
+
+#: Page sizes: the SDK caps model pages at 100 and always asks 200 probes.
+MODEL_PAGE_SIZE = 100
+PROBE_PAGE_SIZE = 200
+V2_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    operation: str  # words used in error messages and logs, e.g. "get assessment"
+    method: str
+    paths: dict[ApiGeneration, str]
+
+    def path(self, generation: ApiGeneration, **ids: str) -> str:
+        template = self.paths.get(ApiGeneration(generation))
+        if template is None:
+            available = ", ".join(g.value for g in self.paths)
+            raise ModelRedConfigurationError(
+                f"{self.operation} is not available in the {ApiGeneration(generation).value} API "
+                f"(available: {available})"
+            )
+        return template.format(**{k: quote(v, safe="") for k, v in ids.items()})
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "list_models": Endpoint("list models", "GET", {RES: "/api/models", V2: "/api/models"}),
+    "get_model": Endpoint("get model", "GET", {RES: "/api/models/{id}"}),
+    "list_probes": Endpoint("list probes", "GET", {RES: "/api/probes"}),
+    "list_probe_packs": Endpoint("list probe packs", "GET", {V2: "/api/v2/probes"}),
+    "list_imported_probe_packs": Endpoint(
+        "list imported probe packs", "GET", {V2: "/api/v2/probes/imported"}
+    ),
+    "create_assessment": Endpoint(
+        "create assessment", "POST", {RES: "/api/assessments", V2: "/api/v2/assessments"}
+    ),
+    "get_assessment": Endpoint(
+        "get assessment", "GET", {RES: "/api/assessments/{id}", V2: "/api/v2/assessments/{id}"}
+    ),
+    "list_assessments": Endpoint(
+        "list assessments", "GET", {RES: "/api/assessments", V2: "/api/v2/assessments"}
+    ),
+    "cancel_assessment": Endpoint("cancel assessment", "PATCH", {V2: "/api/v2/assessments/{id}"}),
+}
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """Everything a transport needs to send one request (never the key: headers are the transport's)."""
+
+    operation: str
+    method: str
+    path: str
+    api_generation: ApiGeneration = RES
+    params: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD", "OPTIONS")
+
+
+def _spec(
+    name: str,
+    generation: ApiGeneration,
+    *,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    **ids: str,
+) -> RequestSpec:
+    endpoint = ENDPOINTS[name]
+    clean = {k: str(v) for k, v in (params or {}).items() if v is not None}
+    return RequestSpec(
+        endpoint.operation,
+        endpoint.method,
+        endpoint.path(generation, **ids),
+        ApiGeneration(generation),
+        clean,
+        json,
+    )
+
+
+def _identifier(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise ModelRedConfigurationError(f"{what} must be a non-empty string, got {value!r}")
+    return str(value).strip()
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def list_models(
+    page: int = 1,
+    *,
+    page_size: int = MODEL_PAGE_SIZE,
+    search: str | None = None,
+    provider: str | None = None,
+    status: str | None = "both",
+) -> RequestSpec:
+    if status is not None and status not in ("active", "inactive", "both"):
+        raise ModelRedConfigurationError(f"status must be 'active', 'inactive' or 'both', got {status!r}")
+    params = {
+        "page": page,
+        "pageSize": min(page_size, MODEL_PAGE_SIZE),
+        "status": status,
+        "sortBy": "createdAt",
+        "sortDir": "desc",
+        "search": search,
+        "provider": provider,
+    }
+    return _spec("list_models", RES, params=params)
+
+
+def get_model(identifier: str) -> RequestSpec:
+    return _spec("get_model", RES, id=_identifier(identifier, "the model identifier"))
+
+
+def list_probes(
+    category: str | None = None, severity: str | None = None, tier: str | None = None, page: int = 1
+) -> RequestSpec:
+    params = {"pageSize": PROBE_PAGE_SIZE, "category": category, "severity": severity, "tier": tier}
+    if page > 1:
+        params["page"] = page
+    return _spec("list_probes", RES, params=params)
+
+
+def list_probe_packs(
+    page: int = 1,
+    *,
+    imported: bool = False,
+    category: str | None = None,
+    search: str | None = None,
+    is_public: bool | None = None,
+    page_size: int = V2_PAGE_SIZE,
+) -> RequestSpec:
+    params: dict[str, Any] = {
+        "page": page,
+        "pageSize": page_size,
+        "sortBy": "importedAt" if imported else "createdAt",
+        "sortDir": "desc",
+        "category": category,
+        "search": search,
+    }
+    if is_public is not None and not imported:
+        params["isPublic"] = "true" if is_public else "false"
+    return _spec("list_imported_probe_packs" if imported else "list_probe_packs", V2, params=params)
+
+
+def create_assessment(
+    model: str,
+    *,
+    test_types: Sequence[str] | None = None,
+    probe_pack_ids: Sequence[str] | None = None,
+    priority: str = "normal",
+) -> RequestSpec:
+    """``test_types`` (probe keys) go to the resources API, ``probe_pack_ids`` to v2: exactly one of them."""
+    model = _identifier(model, "model")
+    if (test_types is None) == (probe_pack_ids is None):
+        raise ModelRedConfigurationError(
+            "give exactly one of test_types (probe keys, resources API) "
+            "or probe_pack_ids (probe packs, v2 API)"
+        )
+    if not isinstance(priority, str) or priority.lower() not in PRIORITIES:
+        raise ModelRedConfigurationError(f"priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
+    chosen = test_types if test_types is not None else probe_pack_ids
+    what = "test_types" if test_types is not None else "probe_pack_ids"
+    if isinstance(chosen, str) or not isinstance(chosen, Sequence):
+        raise ModelRedConfigurationError(f"{what} must be a list of strings, got {type(chosen).__name__}")
+    items = [_identifier(item, f"each entry of {what}") for item in chosen]
+    if not items:
+        raise ModelRedConfigurationError(f"{what} is empty: choose at least one")
+    if test_types is not None:
+        body = {"model": model, "testTypes": items, "priority": priority.lower()}
+        return _spec("create_assessment", RES, json=body)
+    body = {"model": model, "probePackIds": items, "priority": priority.lower()}
+    return _spec("create_assessment", V2, json=body)
+
+
+def get_assessment(assessment_id: str, api_generation: ApiGeneration = RES) -> RequestSpec:
+    return _spec("get_assessment", api_generation, id=_identifier(assessment_id, "assessment_id"))
+
+
+def list_assessments(
+    api_generation: ApiGeneration = RES,
+    *,
+    page: int = 1,
+    limit: int | None = None,
+    status: AssessmentStatus | str | None = None,
+    page_size: int = V2_PAGE_SIZE,
+) -> RequestSpec:
+    """Newest first. The resources API takes only ``limit``; v2 pages and filters by UPPERCASE status."""
+    if ApiGeneration(api_generation) is RES:
+        return _spec("list_assessments", RES, params={"limit": limit})
+    wire_status = "all" if status is None else _status_filter(status)
+    params = {
+        "page": page,
+        "pageSize": page_size,
+        "status": wire_status,
+        "provider": "all",
+        "sortBy": "createdAt",
+        "sortDir": "desc",
+    }
+    return _spec("list_assessments", V2, params=params)
+
+
+def _status_filter(status: AssessmentStatus | str) -> str:
+    text = str(getattr(status, "value", status)).upper()
+    if text not in AssessmentStatus.__members__:
+        names = ", ".join(AssessmentStatus.__members__)
+        raise ModelRedConfigurationError(f"status must be one of {names} (or None for all), got {status!r}")
+    return text
+
+
+def cancel_assessment(assessment_id: str) -> RequestSpec:
+    return _spec(
+        "cancel_assessment", V2, json={"action": "cancel"}, id=_identifier(assessment_id, "assessment_id")
+    )

@@ -1,0 +1,151 @@
+"""The retry rules, shared by the sync (requests) and async (aiohttp) transports.
+
+What is retried
+    Reads: 429, 502, 503, 504, connection errors and timeouts (never 500, never a TLS failure).
+    Creating an assessment (a POST that is not idempotent) is only *resent* when the server cannot
+    have processed it: the connection was never opened, 429, or 503 with ``Retry-After``. Other
+    transient failures are *ambiguous* (timeout after sending, 502, 504, an unreadable 2xx): the
+    hook looks for the assessment the attempt may have created before deciding to send again.
+How long to wait
+    ``Retry-After`` (seconds or an HTTP date) when the server sent it, capped at ``max_wait``;
+    otherwise exponential backoff ``backoff * 2**(attempt-1)`` plus jitter ``U(0, backoff/2)``, capped.
+How many times
+    at most ``max_retries`` extra attempts, and never a wait that would end past ``max_total``
+    seconds after the first attempt started.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from modelred_provider.api.errors import (
+    ModelRedAPIError,
+    ModelRedConnectError,
+    ModelRedError,
+    ModelRedResponseError,
+    ModelRedTLSError,
+    ModelRedTransportError,
+)
+
+#: Statuses worth another try of a read.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date); None if absent or invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries: attempts, backoff base, the cap of one wait, the total time budget (seconds)."""
+
+    max_retries: int = 3
+    backoff: float = 0.5
+    max_wait: float = 30.0
+    max_total: float = 120.0
+
+    def backoff_wait(self, attempt: int) -> float:
+        """Exponential backoff with jitter after failed attempt number ``attempt`` (1-based)."""
+        base = self.backoff * (2 ** max(0, attempt - 1))
+        return min(self.max_wait, base + random.uniform(0, self.backoff / 2))
+
+    def wait_after(self, attempt: int, error: BaseException | None) -> float:
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.max_wait)
+        return self.backoff_wait(attempt)
+
+
+def is_retryable_read(error: BaseException) -> bool:
+    """A read may be tried again right away: 429/502/503/504, connection errors and timeouts."""
+    if isinstance(error, ModelRedTLSError):
+        return False
+    if isinstance(error, ModelRedTransportError):
+        return True
+    return isinstance(error, ModelRedAPIError) and error.status in RETRY_STATUSES
+
+
+def is_safe_to_resend(error: BaseException) -> bool:
+    """The server cannot have processed the request: never connected, 429, or 503 with Retry-After."""
+    if isinstance(error, ModelRedConnectError):
+        return True
+    if isinstance(error, ModelRedAPIError):
+        return error.status == 429 or (error.status == 503 and error.retry_after is not None)
+    return False
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """The server may have processed the request although we got no usable answer."""
+    if is_safe_to_resend(error) or isinstance(error, ModelRedTLSError):
+        return False
+    if isinstance(error, ModelRedTransportError):
+        return True
+    if isinstance(error, ModelRedResponseError):  # e.g. a truncated 2xx: it was processed
+        return True
+    return isinstance(error, ModelRedAPIError) and error.status in (502, 503, 504)
+
+
+def describe(error: BaseException) -> str:
+    """Short reason for a retry log line (never carries a secret: our errors never do)."""
+    if isinstance(error, ModelRedError):
+        if error.status is not None:
+            return f"HTTP {error.status} ({type(error).__name__})"
+        return f"{type(error).__name__}: {error.message}"
+    return type(error).__name__
+
+
+def tenacity_kwargs(
+    policy: RetryPolicy,
+    should_retry: Callable[[BaseException], bool],
+    log: Any,
+    operation: str,
+) -> dict[str, Any]:
+    """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: same rules for sync and async."""
+    import tenacity
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return policy.wait_after(state.attempt_number, error)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "ModelRed %s: attempt %d of %d failed with %s; retrying in %.2f s",
+            operation,
+            state.attempt_number,
+            policy.max_retries + 1,
+            describe(error) if error else "no answer",
+            state.upcoming_sleep,
+        )
+
+    return {
+        "stop": tenacity.stop_after_attempt(policy.max_retries + 1)
+        | tenacity.stop_before_delay(policy.max_total),
+        "wait": wait,
+        "retry": tenacity.retry_if_exception(should_retry),
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }

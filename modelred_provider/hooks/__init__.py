@@ -1,0 +1,1 @@
+"""The ModelRed hook and its transports."""

@@ -1,0 +1,57 @@
+"""Creating an assessment without ever leaving two for one call.
+
+A POST is resent only when the server cannot have processed it (see ``api.retry.is_safe_to_resend``).
+After an *ambiguous* failure (timeout after sending, 502/504, an unreadable 2xx) the hook lists recent
+assessments (newest first) and adopts the one the attempt may have created: same model, same probe
+keys / probe packs, created after the call started (minus a small clock-skew allowance). Only when
+none is found is the POST sent again. Each decision is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from modelred_provider.api.endpoints import RequestSpec
+from modelred_provider.api.models import Assessment
+
+#: Tolerated difference between our clock and the server's when comparing creation times.
+CLOCK_SKEW = timedelta(seconds=2)
+#: How many recent assessments to look through.
+LOOKUP_LIMIT = 20
+
+
+@dataclass
+class CreateAttempts:
+    """State of one ``create_assessment`` call across its attempts."""
+
+    spec: RequestSpec
+    started_at: datetime
+    model_refs: set[str] = field(default_factory=set)
+    ambiguous: bool = False
+
+    @property
+    def requested(self) -> frozenset[str]:
+        body = self.spec.json or {}
+        return frozenset(body.get("testTypes") or body.get("probePackIds") or ())
+
+    def matches(self, assessment: Assessment) -> bool:
+        """Whether ``assessment`` may be the one an earlier attempt of this call created."""
+        if assessment.created_at is None:
+            return False
+        created = assessment.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=self.started_at.tzinfo)
+        if created < self.started_at - CLOCK_SKEW:
+            return False
+        if assessment.model_id is not None and assessment.model_id not in self.model_refs:
+            return False
+        listed = assessment.test_types or assessment.probe_pack_ids
+        return not listed or frozenset(listed) == self.requested
+
+    def find(self, recent: Iterable[Assessment]) -> Assessment | None:
+        for assessment in recent:  # newest first
+            if self.matches(assessment):
+                return assessment
+        return None

@@ -1,0 +1,277 @@
+"""Airflow connection -> validated settings of the ModelRed hook (Base URL, key, extras, retry policy).
+
+The rules (see ARCHITECTURE.md "Hook"):
+
+* host = the service origin, default ``https://app.modelred.ai``; a trailing ``/api`` means the same.
+  A host without a scheme is ``https://`` (``http://`` for a loopback host, the emulator's case).
+* plain ``http://`` is refused except to loopback (127.0.0.0/8, ::1, localhost): the key would travel
+  in clear text.
+* password = the API key: stripped, ``mr_`` and at least 12 characters; registered with Airflow's
+  secrets masker as soon as it is read; errors show at most ``mr_…(redacted)``.
+* extras (URI-form extras arrive as strings and are cast): ``organization_id``, ``timeout`` (30 s),
+  ``max_retries`` (3), ``retry_backoff`` (0.5 s), ``retry_max_wait`` (30 s, also caps Retry-After),
+  ``retry_max_seconds`` (120 s, total time of one call's retries), ``verify_ssl`` (true),
+  ``ca_bundle``, ``dashboard_url`` (default: the origin).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from modelred_provider import __version__
+from modelred_provider.api.errors import ModelRedConfigurationError
+from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.retry import RetryPolicy
+
+DEFAULT_ORIGIN = "https://app.modelred.ai"
+USER_AGENT = f"airflow-provider-modelred/{__version__}"
+REDACTED_KEY = "mr_…(redacted)"
+
+
+def is_loopback(hostname: str | None) -> bool:
+    if not hostname:
+        return False
+    name = hostname.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_origin(host: str | None, port: int | None = None, *, what: str = "Base URL") -> str:
+    """The service origin (``scheme://host[:port][/prefix]``) from a connection host; refuses unsafe ones."""
+    raw = (host or "").strip()
+    if not raw:
+        return DEFAULT_ORIGIN
+    if "://" not in raw:
+        bare = urlsplit(f"//{raw}")
+        raw = f"{'http' if is_loopback(bare.hostname) else 'https'}://{raw}"
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ModelRedConfigurationError(f"the {what} must start with https:// (got scheme {parts.scheme!r})")
+    if not parts.hostname:
+        raise ModelRedConfigurationError(f"the {what} has no host name; use e.g. {DEFAULT_ORIGIN}")
+    if parts.username or parts.password:
+        raise ModelRedConfigurationError(
+            f"the {what} must not contain credentials; put the API key in the connection's API Key field"
+        )
+    if parts.query or parts.fragment:
+        raise ModelRedConfigurationError(
+            f"the {what} must not contain a query or fragment; use e.g. {DEFAULT_ORIGIN}"
+        )
+    if scheme == "http" and not is_loopback(parts.hostname):
+        raise ModelRedConfigurationError(
+            f"refusing plain http:// to {parts.hostname}: the API key would travel unencrypted. "
+            "Use https:// (plain http is allowed only to loopback: 127.0.0.0/8, ::1, localhost)"
+        )
+    try:
+        explicit_port = parts.port
+    except ValueError as err:
+        raise ModelRedConfigurationError(f"the {what} has an invalid port: {err}") from None
+    netloc = parts.netloc.lower()
+    if explicit_port is None and port:
+        netloc = f"{netloc}:{int(port)}"
+    path = parts.path.rstrip("/")
+    if path.lower().endswith("/api"):
+        path = path[: -len("/api")]
+    return f"{scheme}://{netloc}{path}"
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+def redirect_target(current_url: str, location: str | None, operation: str) -> str:
+    """Where a same-origin redirect goes; a redirect elsewhere would carry the key, so it is refused."""
+    if not location:
+        raise ModelRedConfigurationError(f"ModelRed {operation}: a redirect without a Location header")
+    target = urljoin(current_url, location)
+    if origin_of(target) != origin_of(current_url):
+        scheme, host, port = origin_of(target)
+        raise ModelRedConfigurationError(
+            f"ModelRed {operation}: the server redirected to another origin ({scheme}://{host}:{port}); "
+            "the API key is not sent there. If that is the real service, set the connection's Base URL to it."
+        )
+    return target
+
+
+def not_followed(spec: Any, target: str) -> ModelRedConfigurationError:
+    """A redirected POST/PATCH is not re-sent (it might run twice): the Base URL should be the final one."""
+    return ModelRedConfigurationError(
+        f"ModelRed {spec.operation}: the server redirected {spec.method} {spec.path} to {target}; "
+        "it is not re-sent. Set the connection's Base URL to the address the service redirects to"
+    )
+
+
+def check_api_key(raw: Any) -> str:
+    """The stripped key if it has the shape of a ModelRed key; the error never shows the key."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise ModelRedConfigurationError(
+            "no API key: put your ModelRed API key (mr_...) in the connection's API Key (password) field"
+        )
+    key = str(raw).strip()
+    if not key.startswith("mr_") or len(key) < 12:
+        shown = REDACTED_KEY if key.startswith("mr_") else "(redacted; it does not start with mr_)"
+        raise ModelRedConfigurationError(
+            f"the API key {shown} does not look like a ModelRed key: expected mr_ followed by at least "
+            "9 characters. Copy it again from ModelRed (Settings -> API Keys)"
+        )
+    return key
+
+
+def mask_key(key: str) -> None:
+    """Register the key with Airflow's secrets masker (task logs, rendered fields, XComs)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow without the task SDK
+        return
+    mask_secret(key)
+
+
+def _number(
+    extras: Mapping[str, Any], name: str, default: float, *, integer: bool = False, minimum: float = 0
+) -> Any:
+    value = extras.get(name)
+    if value is None or value == "":
+        return default
+    number: float | None = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+    if number is None or number != number or (integer and not number.is_integer()):
+        kind = "a whole number" if integer else "a number"
+        raise ModelRedConfigurationError(
+            f"connection extra {name!r} must be {kind}, got {value!r}; fix it in the connection's extras"
+        )
+    if number < minimum:
+        raise ModelRedConfigurationError(
+            f"connection extra {name!r} must be at least {minimum}, got {value!r}"
+        )
+    return int(number) if integer else number
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _flag(extras: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = extras.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ModelRedConfigurationError(f"connection extra {name!r} must be true or false, got {value!r}")
+
+
+def _optional_text(extras: Mapping[str, Any], name: str) -> str | None:
+    value = extras.get(name)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything the transports need; ``repr`` never shows the key."""
+
+    origin: str
+    api_key: str = field(repr=False)
+    organization_id: str | None = None
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    verify_ssl: bool = True
+    ca_bundle: str | None = None
+    dashboard_url: str | None = None
+
+    @property
+    def verify(self) -> bool | str:
+        """``requests``' ``verify``: False, True, or the CA bundle path."""
+        if not self.verify_ssl:
+            return False
+        return self.ca_bundle or True
+
+    @property
+    def dashboard(self) -> str:
+        return (self.dashboard_url or self.origin).rstrip("/")
+
+    def headers(self, api_generation: ApiGeneration) -> dict[str, str]:
+        """Auth headers: Bearer everywhere; v2 adds ``x-api-key`` and drops the organization header."""
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        if ApiGeneration(api_generation) is ApiGeneration.V2:
+            headers["x-api-key"] = self.api_key
+        elif self.organization_id:
+            headers["x-organization-id"] = self.organization_id
+        return headers
+
+    @property
+    def pool_key(self) -> tuple[Any, ...]:
+        """What an HTTP connection pool depends on (never the key: it goes in per-request headers)."""
+        return (self.origin, self.verify_ssl, self.ca_bundle, self.timeout)
+
+
+def _extras(conn: Any) -> dict[str, Any]:
+    extras = getattr(conn, "extra_dejson", None)
+    if isinstance(extras, dict):
+        return extras
+    raw = getattr(conn, "extra", None)
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ModelRedConfigurationError("the connection's extras are not valid JSON") from None
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def settings_from_connection(conn: Any) -> ConnectionSettings:
+    """Validate an Airflow ``Connection`` into :class:`ConnectionSettings`; masks the key first."""
+    raw_key = getattr(conn, "password", None)
+    if isinstance(raw_key, str) and raw_key.strip():
+        mask_key(raw_key.strip())
+    key = check_api_key(raw_key)
+    extras = _extras(conn)
+    origin = normalize_origin(getattr(conn, "host", None), getattr(conn, "port", None))
+    dashboard = _optional_text(extras, "dashboard_url")
+    if dashboard is not None:
+        parts = urlsplit(dashboard if "://" in dashboard else f"https://{dashboard}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ModelRedConfigurationError(f"connection extra 'dashboard_url' is not a URL: {dashboard!r}")
+        dashboard = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    retry = RetryPolicy(
+        max_retries=_number(extras, "max_retries", 3, integer=True),
+        backoff=_number(extras, "retry_backoff", 0.5),
+        max_wait=_number(extras, "retry_max_wait", 30.0),
+        max_total=_number(extras, "retry_max_seconds", 120.0),
+    )
+    timeout = _number(extras, "timeout", 30.0)
+    if timeout <= 0:
+        raise ModelRedConfigurationError(
+            f"connection extra 'timeout' must be more than 0 seconds, got {timeout!r}"
+        )
+    return ConnectionSettings(
+        origin=origin,
+        api_key=key,
+        organization_id=_optional_text(extras, "organization_id"),
+        timeout=timeout,
+        retry=retry,
+        verify_ssl=_flag(extras, "verify_ssl", True),
+        ca_bundle=_optional_text(extras, "ca_bundle"),
+        dashboard_url=dashboard,
+    )

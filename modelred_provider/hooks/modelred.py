@@ -1,0 +1,492 @@
+"""ModelRedHook: one Airflow connection gives authenticated, retrying, typed access to ModelRed.
+
+Sync calls use one ``requests.Session`` per hook; async calls (for triggers) use a shared aiohttp
+session held for the hook's life (``async with hook:`` or ``await hook.aclose()``). Both build their
+requests from ``api.endpoints`` and parse with ``api.parsing``. ``requests`` and ``aiohttp`` are
+imported only when a call runs, so importing this module at DAG parse time is cheap.
+
+Every failure is a :class:`~modelred_provider.api.errors.ModelRedError`; none carries the API key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseHook
+
+from modelred_provider.api import endpoints, parsing
+from modelred_provider.api.errors import (
+    ModelRedAuthenticationError,
+    ModelRedConfigurationError,
+    ModelRedConnectError,
+    ModelRedError,
+    ModelRedForbiddenError,
+    ModelRedNotAllowedForApiKeyError,
+    ModelRedNotFoundError,
+    ModelRedPlanLimitError,
+    ModelRedResponseError,
+    ModelRedTimeoutError,
+    ModelRedTLSError,
+    ModelRedTransportError,
+)
+from modelred_provider.api.models import (
+    ApiGeneration,
+    Assessment,
+    AssessmentStatus,
+    Model,
+    ProbeIndex,
+    ProbePack,
+)
+from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
+from modelred_provider.hooks.connection import ConnectionSettings, settings_from_connection
+
+if TYPE_CHECKING:
+    from modelred_provider.hooks._transport_async import AsyncTransport
+    from modelred_provider.hooks._transport_sync import SyncTransport
+
+RES = ApiGeneration.RESOURCES
+#: Guard against a server whose pagination never ends.
+MAX_PAGES = 1000
+
+
+class ModelRedHook(BaseHook):
+    """Talk to the ModelRed API through an Airflow connection of type ``modelred``.
+
+    :param modelred_conn_id: the connection: API key in the password, Base URL in the host,
+        extras ``organization_id``, ``timeout``, ``max_retries``, ``retry_backoff``, ``retry_max_wait``,
+        ``retry_max_seconds``, ``verify_ssl``, ``ca_bundle``, ``dashboard_url``.
+    """
+
+    conn_name_attr = "modelred_conn_id"
+    default_conn_name = "modelred_default"
+    conn_type = "modelred"
+    hook_name = "ModelRed"
+
+    def __init__(self, modelred_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.modelred_conn_id = modelred_conn_id
+        self._settings: ConnectionSettings | None = None
+        self._sync: SyncTransport | None = None
+        self._async: AsyncTransport | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(modelred_conn_id={self.modelred_conn_id!r})"
+
+    # ------------------------------------------------------------------ settings and transports
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The validated connection settings (read once; sync: do not use on an event loop)."""
+        if self._settings is None:
+            self._settings = settings_from_connection(self.get_connection(self.modelred_conn_id))
+        return self._settings
+
+    async def asettings(self) -> ConnectionSettings:
+        """The settings, read with ``BaseHook.aget_connection`` (safe on the triggerer's loop)."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.modelred_conn_id)
+            self._settings = settings_from_connection(conn)
+        return self._settings
+
+    @property
+    def _transport(self) -> SyncTransport:
+        if self._sync is None:
+            from modelred_provider.hooks._transport_sync import SyncTransport
+
+            self._sync = SyncTransport(self.settings, self.log)
+        return self._sync
+
+    async def _atransport(self) -> AsyncTransport:
+        if self._async is None:
+            from modelred_provider.hooks._transport_async import AsyncTransport
+
+            self._async = AsyncTransport(await self.asettings(), self.log)
+        return self._async
+
+    def get_conn(self) -> Any:
+        """The hook's ``requests.Session`` (keep-alive; auth headers are added per request)."""
+        return self._transport.session
+
+    def close(self) -> None:
+        """Close the sync session (the async one is closed by :meth:`aclose`)."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        """Release the shared aiohttp session (the last hook using it closes it)."""
+        if self._async is not None:
+            transport, self._async = self._async, None
+            await transport.aclose()
+
+    async def __aenter__(self) -> ModelRedHook:
+        transport = await self._atransport()
+        transport.session  # noqa: B018 - take the shared session now, for the hook's whole life
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _with_url(self, assessment: Assessment, settings: ConnectionSettings | None = None) -> Assessment:
+        return dataclasses.replace(assessment, url=self._url(settings or self.settings, assessment.id))
+
+    @staticmethod
+    def _url(settings: ConnectionSettings, assessment_id: str) -> str:
+        return f"{settings.dashboard}/assessments/{quote(str(assessment_id), safe='')}"
+
+    def assessment_url(self, assessment_id: str) -> str:
+        """The assessment's page in the ModelRed dashboard (``dashboard_url`` extra, default the origin)."""
+        return self._url(self.settings, assessment_id)
+
+    # ------------------------------------------------------------------ models and probes
+
+    def list_models(
+        self, *, search: str | None = None, provider: str | None = None, status: str = "both"
+    ) -> list[Model]:
+        """Every model the key sees (all pages)."""
+        models: list[Model] = []
+        for page in range(1, MAX_PAGES + 1):
+            spec = endpoints.list_models(page, search=search, provider=provider, status=status)
+            payload = self._transport.call(spec)
+            items = parsing.unwrap_list(payload, "models", spec.operation)
+            models.extend(parsing.parse_model(item, spec.operation) for item in items)
+            if not items or page >= parsing.total_pages(payload):
+                break
+        return models
+
+    def get_model(self, identifier: str) -> Model:
+        """A model by database id or slug; on 404 falls back to the list and matches ``modelId``."""
+        spec = endpoints.get_model(identifier)
+        try:
+            payload = self._transport.call(spec)
+        except ModelRedNotFoundError:
+            wanted = str(identifier).strip()
+            for model in self.list_models(search=wanted):
+                if wanted in (model.model_id, model.id):
+                    return model
+            for model in self.list_models():
+                if wanted in (model.model_id, model.id):
+                    return model
+            raise
+        return parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
+
+    def get_probes(
+        self, category: str | None = None, severity: str | None = None, tier: str | None = None
+    ) -> ProbeIndex:
+        """The probe catalogue of the resources API (probe keys are what ``test_types`` takes)."""
+        spec = endpoints.list_probes(category, severity, tier)
+        payload = self._transport.call(spec)
+        index = parsing.parse_probe_index(payload, spec.operation)
+        pages = parsing.total_pages(payload)
+        for page in range(2, min(pages, MAX_PAGES) + 1):
+            spec = endpoints.list_probes(category, severity, tier, page=page)
+            more = parsing.parse_probe_index(self._transport.call(spec), spec.operation)
+            if not more.probes:
+                break
+            index = dataclasses.replace(index, probes=index.probes + more.probes)
+        return index
+
+    def list_probe_packs(
+        self,
+        *,
+        category: str | None = None,
+        search: str | None = None,
+        is_public: bool | None = None,
+        imported: bool = False,
+    ) -> list[ProbePack]:
+        """v2 probe packs: the ones you own, or (``imported=True``) the ones you imported. All pages."""
+        packs: list[ProbePack] = []
+        for page in range(1, MAX_PAGES + 1):
+            spec = endpoints.list_probe_packs(
+                page, imported=imported, category=category, search=search, is_public=is_public
+            )
+            payload = self._transport.call(spec)
+            items = parsing.unwrap_list(payload, "probe packs", spec.operation)
+            packs.extend(parsing.parse_probe_pack(item, spec.operation) for item in items)
+            if not items or page >= parsing.total_pages(payload):
+                break
+        return packs
+
+    # ------------------------------------------------------------------ assessments
+
+    def create_assessment(
+        self,
+        model: str,
+        test_types: Sequence[str] | None = None,
+        probe_pack_ids: Sequence[str] | None = None,
+        priority: str = "normal",
+    ) -> Assessment:
+        """Launch an assessment: ``test_types`` (probe keys) -> resources API, ``probe_pack_ids`` -> v2.
+
+        Never leaves two assessments for one call: the POST is resent only when the server cannot
+        have processed it (connection refused, 429, 503 with Retry-After); after an ambiguous failure
+        (timeout after sending, 502, 504, unreadable answer) it looks for the assessment the attempt
+        may have created before sending again (see ``hooks/_create.py``).
+        """
+        from modelred_provider.hooks._create import LOOKUP_LIMIT, CreateAttempts
+
+        spec = endpoints.create_assessment(
+            model, test_types=test_types, probe_pack_ids=probe_pack_ids, priority=priority
+        )
+        state = CreateAttempts(spec, datetime.now(timezone.utc), {str(model).strip()})
+        generation = spec.api_generation
+
+        def attempt() -> Assessment:
+            if state.ambiguous:
+                if len(state.model_refs) == 1:
+                    state.model_refs |= self._model_refs(str(model).strip())
+                recent = self.list_assessments(limit=LOOKUP_LIMIT, api_generation=generation)
+                found = state.find(recent)
+                if found is not None:
+                    self.log.warning(
+                        "ModelRed create assessment: the earlier attempt did create assessment %s; "
+                        "adopting it instead of sending the request again",
+                        found.id,
+                    )
+                    return self._with_url(found)
+                self.log.warning(
+                    "ModelRed create assessment: no assessment from the earlier attempt among the %d most "
+                    "recent; sending the request again",
+                    len(recent),
+                )
+            try:
+                payload = self._transport.send_once(spec)
+                obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
+                created = parsing.parse_assessment(obj, generation, spec.operation)
+            except ModelRedError as err:
+                if is_ambiguous(err):
+                    state.ambiguous = True
+                    self.log.warning(
+                        "ModelRed create assessment: %s; the server may have processed it, "
+                        "will look for the assessment before sending again",
+                        err,
+                    )
+                elif is_safe_to_resend(err):
+                    state.ambiguous = False
+                    self.log.info("ModelRed create assessment: %s; the server did not process it", err)
+                raise
+            if not created.test_types and not created.probe_pack_ids:
+                body = spec.json or {}
+                created = dataclasses.replace(
+                    created,
+                    test_types=tuple(body.get("testTypes", ())),
+                    probe_pack_ids=tuple(body.get("probePackIds", ())),
+                )
+            return self._with_url(created)
+
+        def should_retry(error: BaseException) -> bool:
+            return is_safe_to_resend(error) or is_ambiguous(error)
+
+        return self._transport.call_with(spec.operation, attempt, should_retry)
+
+    def _model_refs(self, model: str) -> set[str]:
+        """Every name a model may be listed under (slug and database id), best effort."""
+        try:
+            found = self.get_model(model)
+        except ModelRedError as err:
+            self.log.info(
+                "ModelRed: could not resolve model %r for the lookup (%s)", model, type(err).__name__
+            )
+            return {model}
+        return {ref for ref in (model, found.id, found.model_id) if ref}
+
+    def get_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> Assessment:
+        """The assessment now (status, progress, report once COMPLETED), with its dashboard URL."""
+        spec = endpoints.get_assessment(assessment_id, api_generation)
+        payload = self._transport.call(spec)
+        obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
+        return self._with_url(parsing.parse_assessment(obj, spec.api_generation, spec.operation))
+
+    def list_assessments(
+        self,
+        *,
+        status: AssessmentStatus | str | None = None,
+        limit: int | None = None,
+        api_generation: ApiGeneration = RES,
+    ) -> list[Assessment]:
+        """Recent assessments, newest first (v2: all pages up to ``limit``; status filtered too)."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ModelRedConfigurationError(f"limit must be a positive whole number or None, got {limit!r}")
+        wanted = None if status is None else AssessmentStatus(endpoints._status_filter(status))
+        generation = ApiGeneration(api_generation)
+        found: list[Assessment] = []
+        for page in range(1, MAX_PAGES + 1):
+            spec = endpoints.list_assessments(generation, page=page, limit=limit, status=status)
+            payload = self._transport.call(spec)
+            items = parsing.unwrap_list(payload, "assessments", spec.operation)
+            for item in items:
+                assessment = parsing.parse_assessment(item, generation, spec.operation)
+                if wanted is None or assessment.status is wanted:
+                    found.append(self._with_url(assessment))
+            done = generation is RES or not items or page >= parsing.total_pages(payload)
+            if done or (limit is not None and len(found) >= limit):
+                break
+        return found[:limit] if limit is not None else found
+
+    def cancel_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> None:
+        """Ask ModelRed to cancel; with an API key this is refused by design.
+
+        The resources API has no cancel endpoint, so no request is made and
+        :class:`ModelRedNotAllowedForApiKeyError` is raised at once. On v2 the ``PATCH`` answer 403
+        becomes the same error. Its message says to cancel in the ModelRed UI. Cleanup paths should
+        catch :class:`ModelRedError`.
+        """
+        self._cancel_checked(assessment_id, api_generation, self.settings)
+        spec = endpoints.cancel_assessment(assessment_id)
+        try:
+            self._transport.call(spec)
+        except ModelRedForbiddenError as err:
+            raise self._cancel_refused(assessment_id, self.settings, err) from None
+
+    async def acancel_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> None:
+        """Async :meth:`cancel_assessment` (for a trigger's ``on_kill``)."""
+        settings = await self.asettings()
+        self._cancel_checked(assessment_id, api_generation, settings)
+        spec = endpoints.cancel_assessment(assessment_id)
+        try:
+            await (await self._atransport()).call(spec)
+        except ModelRedForbiddenError as err:
+            raise self._cancel_refused(assessment_id, settings, err) from None
+
+    def _cancel_checked(
+        self, assessment_id: str, api_generation: ApiGeneration, settings: ConnectionSettings
+    ) -> None:
+        endpoints.get_assessment(assessment_id)  # validates the id
+        if ApiGeneration(api_generation) is RES:
+            raise ModelRedNotAllowedForApiKeyError(
+                f"the resources API has no cancel endpoint; cancel assessment {assessment_id} in the "
+                f"ModelRed UI: {self._url(settings, assessment_id)}",
+                operation="cancel assessment",
+            )
+
+    def _cancel_refused(
+        self, assessment_id: str, settings: ConnectionSettings, err: ModelRedForbiddenError
+    ) -> ModelRedNotAllowedForApiKeyError:
+        return ModelRedNotAllowedForApiKeyError(
+            f"{err.message}. API keys cannot cancel assessments; cancel assessment {assessment_id} in the "
+            f"ModelRed UI: {self._url(settings, assessment_id)}",
+            operation="cancel assessment",
+            status=err.status,
+            code=err.code,
+        )
+
+    async def aget_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> Assessment:
+        """Async :meth:`get_assessment` (same request, same parser, same retry rules)."""
+        spec = endpoints.get_assessment(assessment_id, api_generation)
+        transport = await self._atransport()
+        payload = await transport.call(spec)
+        obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
+        assessment = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
+        return self._with_url(assessment, transport.settings)
+
+    def wait_for_assessment(
+        self,
+        assessment_id: str,
+        poll_interval: float = 10,
+        timeout: float = 3600,
+        api_generation: ApiGeneration = RES,
+        on_progress: Callable[[Assessment], None] | None = None,
+        *,
+        max_consecutive_errors: int = 10,
+    ) -> Assessment:
+        """Poll until the assessment is terminal and return it (COMPLETED, FAILED or CANCELLED: no raise).
+
+        ``on_progress(assessment)`` is called on the first poll and whenever status or progress
+        changes; its exceptions are logged and ignored. Transient errors (``error.retryable``) are
+        logged and polled through, up to ``max_consecutive_errors`` in a row; permanent ones raise.
+        Raises :class:`ModelRedTimeoutError` when ``timeout`` seconds pass first.
+        """
+        if poll_interval <= 0 or timeout <= 0:
+            raise ModelRedConfigurationError(
+                f"poll_interval and timeout must be positive, got {poll_interval!r} and {timeout!r}"
+            )
+        deadline = time.monotonic() + timeout
+        last: Assessment | None = None
+        seen: tuple[Any, ...] | None = None
+        errors = 0
+        while True:
+            try:
+                last = self.get_assessment(assessment_id, api_generation)
+                errors = 0
+            except ModelRedError as err:
+                errors += 1
+                if not err.retryable or errors >= max_consecutive_errors:
+                    raise
+                self.log.warning("ModelRed: polling %s failed (%s); will poll again", assessment_id, err)
+            if last is not None and (last.status, last.progress) != seen:
+                seen = (last.status, last.progress)
+                self.log.info(
+                    "ModelRed assessment %s: %s, %d%%", assessment_id, last.status.value, last.progress
+                )
+                if on_progress is not None:
+                    try:
+                        on_progress(last)
+                    except Exception:
+                        self.log.exception("ModelRed: the on_progress callback failed; ignoring it")
+            if last is not None and last.status.is_terminal:
+                return last
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                state = f"{last.status.value}, {last.progress}%" if last else "never read"
+                raise ModelRedTimeoutError(
+                    f"assessment {assessment_id} did not finish within {timeout:g} seconds "
+                    f"(last seen: {state})",
+                    operation="wait for assessment",
+                )
+            time.sleep(min(poll_interval, remaining))
+
+    # ------------------------------------------------------------------ connection test
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call (the first model); a message that tells what is wrong."""
+        try:
+            settings = self.settings
+        except ModelRedConfigurationError as err:
+            return False, f"Invalid ModelRed connection: {err.message}"
+        except Exception as err:  # the connection itself could not be read
+            return (
+                False,
+                f"Cannot read the ModelRed connection {self.modelred_conn_id!r}: {type(err).__name__}",
+            )
+        from modelred_provider.hooks._transport_sync import SyncTransport
+
+        quick = dataclasses.replace(settings, retry=RetryPolicy(max_retries=0))
+        transport = SyncTransport(quick, self.log)
+        spec = endpoints.list_models(1, page_size=1)
+        try:
+            payload = transport.call(spec)
+            parsing.unwrap_list(payload, "models", spec.operation)
+        except ModelRedError as err:
+            return False, _diagnose(err, settings.origin)
+        finally:
+            transport.close()
+        total = payload.get("total")
+        seen = f"; {total} model(s) visible" if isinstance(total, int) and not isinstance(total, bool) else ""
+        return True, f"Connected to ModelRed at {settings.origin}: the API key is valid{seen}."
+
+
+def _diagnose(err: ModelRedError, origin: str) -> str:
+    """A connection-test message for an error (built from our words and the server's, never the key)."""
+    if isinstance(err, ModelRedAuthenticationError):
+        return f"ModelRed rejected the API key (HTTP 401: {err.message}). Check the API Key field."
+    if isinstance(err, ModelRedPlanLimitError):
+        return f"The API key is valid but the plan does not allow this (HTTP 403: {err.message})."
+    if isinstance(err, ModelRedForbiddenError):
+        return f"The API key is not allowed to list models (HTTP 403: {err.message})."
+    if isinstance(err, ModelRedTLSError):
+        return f"TLS verification failed for {origin}: {err.message}"
+    if isinstance(err, ModelRedConnectError):
+        return f"Cannot reach {origin} (host unreachable): {err.message}"
+    if isinstance(err, ModelRedTransportError):
+        return f"No usable answer from {origin}: {err.message}"
+    if isinstance(err, ModelRedNotFoundError | ModelRedResponseError):
+        return (
+            f"Wrong Base URL? {origin} does not answer like the ModelRed API ({err}). "
+            "The Base URL is the service origin, e.g. https://app.modelred.ai"
+        )
+    return f"ModelRed connection test failed: {err}"
