@@ -1,0 +1,101 @@
+"""What the DAG processor pays for each DAG file: importing the operator and the sensor modules
+adds nothing heavy to what ``import airflow.sdk`` already loaded, and static mistakes fail at parse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from modelred_provider.operators.assessment import ModelRedAssessmentOperator
+from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
+
+_PROBE = """
+import json, sys
+import airflow.sdk
+before = set(sys.modules)
+import modelred_provider.operators.assessment
+import modelred_provider.sensors.assessment
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_importing_operator_and_sensor_imports_no_transport():
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True, timeout=120
+    )
+    added = json.loads(out.stdout.strip().splitlines()[-1])
+    heavy = [
+        m
+        for m in added
+        if m.split(".")[0] in {"requests", "aiohttp", "urllib3", "multidict", "yarl"}
+        or m.startswith("modelred_provider.hooks")
+        or m == "modelred_provider.triggers.assessment"
+    ]
+    assert heavy == [], f"imported at parse time: {heavy}"
+    # The probe really imported our modules (the check above could not pass vacuously).
+    assert "modelred_provider.operators.assessment" in added
+
+
+def _op(**kwargs):
+    base = {"task_id": "t", "model": "gpt-4o-prod", "test_types": ["dan"]}
+    base.update(kwargs)
+    return ModelRedAssessmentOperator(**base)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"test_types": None}, "Choose exactly one way to pick probes, got none"),
+        ({"probe_pack_ids": ["p1"]}, "test_types', 'probe_pack_ids"),
+        ({"probe_categories": ["jailbreak"]}, "probe_categories/probe_severities"),
+        ({"test_types": []}, "got none"),
+        ({"priority": "urgent"}, "priority='urgent'"),
+        ({"min_score": 120}, "min_score=120"),
+        ({"max_risk_level": "severe"}, "max_risk_level='severe'"),
+        ({"fail_on_severities": ["bad"]}, "fail_on_severities"),
+        ({"poll_interval": 0}, "poll_interval=0"),
+        ({"poll_interval": -5}, "poll_interval=-5"),
+        ({"timeout": 0}, "timeout=0"),
+        ({"retry_budget": -1}, "retry_budget=-1"),
+        ({"model": ""}, "model=''"),
+        ({"test_types": None, "probe_severities": ["urgent"]}, "probe_severities"),
+    ],
+)
+def test_static_mistakes_fail_at_parse_naming_the_parameter(kwargs, needle):
+    with pytest.raises(ValueError) as info:
+        _op(**kwargs)
+    assert needle in str(info.value)
+
+
+def test_templated_values_are_left_for_run_time():
+    op = _op(
+        test_types="{{ var.json.probes }}",
+        priority="{{ params.priority }}",
+        min_score="{{ params.min_score }}",
+        max_risk_level="{{ params.risk }}",
+        fail_on_severities="{{ params.sevs }}",
+    )
+    assert op.priority == "{{ params.priority }}"
+    assert set(op.template_fields) >= {"model", "test_types", "probe_pack_ids", "priority", "min_score"}
+    assert op.template_fields_renderers["test_types"] == "json"
+
+
+def test_defaults_and_link():
+    op = _op()
+    assert op.modelred_conn_id == "modelred_default"
+    assert op.priority == "normal" and op.wait_for_completion is True
+    assert op.poll_interval == 30
+    assert [link.name for link in op.operator_extra_links] == ["ModelRed Assessment"]
+
+
+def test_sensor_static_mistakes():
+    with pytest.raises(ValueError, match="api_generation='v3'"):
+        ModelRedAssessmentSensor(task_id="s", assessment_id="a1", api_generation="v3")
+    with pytest.raises(ValueError, match="min_score"):
+        ModelRedAssessmentSensor(task_id="s", assessment_id="a1", min_score=-3)
+    sensor = ModelRedAssessmentSensor(task_id="s", assessment_id="{{ ti.xcom_pull('x') }}")
+    assert "assessment_id" in sensor.template_fields
+    assert [link.name for link in sensor.operator_extra_links] == ["ModelRed Assessment"]
