@@ -14,6 +14,7 @@ Command line (foreground; Ctrl-C stops it)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import sys
 import threading
@@ -30,6 +31,22 @@ from modelred_provider.testing.faults import Fault, FaultBook, make_fault
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED, EmulatorState
 
 DEFAULT_API_KEY = "mr_test_key_0001"
+
+
+def _counting_protocol(state: EmulatorState) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, counting each TCP connection it accepts (for connection-reuse checks)."""
+    base: type[asyncio.Protocol]
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+    except ImportError:  # pragma: no cover - httptools is optional in uvicorn
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+
+    class CountingProtocol(base):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            state.count_connection()
+            super().connection_made(transport)
+
+    return CountingProtocol
 
 
 class ModelRedEmulator:
@@ -93,6 +110,8 @@ class ModelRedEmulator:
     def _make_server(self) -> uvicorn.Server:
         config = uvicorn.Config(
             build_app(self.state, self.faults),
+            http=_counting_protocol(self.state),
+            ws="none",
             lifespan="off",
             log_level="warning",
             access_log=self._access_log,
@@ -199,8 +218,12 @@ class ModelRedEmulator:
             return self.state.counts.get(f"{method.upper()} {route_template}", 0)
 
     def reset_counts(self) -> None:
-        with self.state.lock:
-            self.state.counts.clear()
+        """Reset the route counters and the connection counter."""
+        self.state.reset_counts()
+
+    def connections(self) -> int:
+        """TCP connections accepted since start (or the last reset): tells whether clients reuse them."""
+        return self.state.connections
 
     # -- assessments, as from the web UI ---------------------------------------------------------
     def complete_assessment(self, assessment_id: str) -> None:

@@ -73,15 +73,14 @@ async def clear_faults(request: Request) -> Response:
 
 
 async def get_counts(request: Request) -> JSONResponse:
+    """Route counters, plus ``connections`` (TCP connections accepted) for other processes."""
     st = state_of(request)
     with st.lock:
-        return JSONResponse(dict(st.counts))
+        return JSONResponse({**st.counts, "connections": st.connections})
 
 
 async def reset_counts(request: Request) -> Response:
-    st = state_of(request)
-    with st.lock:
-        st.counts.clear()
+    state_of(request).reset_counts()
     return Response(status_code=204)
 
 

@@ -142,6 +142,7 @@ class EmulatorState:
         self.by_key: dict[str, list[str]] = {}
         self.created_ids: list[str] = []
         self.counts: Counter[str] = Counter()
+        self.connections = 0
         self.scenario: dict[str, ModelScenario] = {}
         self.set_scenario(scenario)
 
@@ -337,3 +338,12 @@ class EmulatorState:
     def count(self, key: str) -> None:
         with self.lock:
             self.counts[key] += 1
+
+    def count_connection(self) -> None:
+        with self.lock:
+            self.connections += 1
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.connections = 0

@@ -34,4 +34,8 @@ def test_fixture_serves_an_assessment_to_completion(modelred_emulator):
 def test_connection_fixture_points_at_the_emulator(modelred_connection, modelred_emulator):
     assert modelred_connection == "modelred_default"
     conn = json.loads(os.environ["AIRFLOW_CONN_MODELRED_DEFAULT"])
-    assert conn == {"conn_type": "modelred", "host": modelred_emulator.url, "password": modelred_emulator.api_key}
+    assert conn == {
+        "conn_type": "modelred",
+        "host": modelred_emulator.url,
+        "password": modelred_emulator.api_key,
+    }
