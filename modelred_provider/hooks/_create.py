@@ -32,9 +32,13 @@ class CreateAttempts:
     ambiguous: bool = False
 
     @property
+    def by_packs(self) -> bool:
+        return "probePackIds" in (self.spec.json or {})
+
+    @property
     def requested(self) -> frozenset[str]:
         body = self.spec.json or {}
-        return frozenset(body.get("testTypes") or body.get("probePackIds") or ())
+        return frozenset(body.get("probePackIds" if self.by_packs else "testTypes") or ())
 
     def matches(self, assessment: Assessment) -> bool:
         """Whether ``assessment`` may be the one an earlier attempt of this call created."""
@@ -47,7 +51,7 @@ class CreateAttempts:
             return False
         if assessment.model_id is not None and assessment.model_id not in self.model_refs:
             return False
-        listed = assessment.test_types or assessment.probe_pack_ids
+        listed = assessment.probe_pack_ids if self.by_packs else assessment.test_types
         return not listed or frozenset(listed) == self.requested
 
     def find(self, recent: Iterable[Assessment]) -> Assessment | None:
