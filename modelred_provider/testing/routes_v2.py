@@ -62,7 +62,9 @@ async def create_assessment(request: Request) -> JSONResponse:
             "probePackIds must not be empty: give at least one probe pack id from GET /api/v2/probes",
             {"field": "probePackIds"},
         )
-    usable = st.usable_pack_ids(caller.orgs)
+    # Packs are used within the model's organisation: owned by it or imported into it.
+    org = model["organizationId"]
+    usable = st.usable_pack_ids(frozenset({org}))
     unknown = [p for p in packs if p not in st.packs]
     if unknown:
         raise validation_error(
@@ -76,8 +78,8 @@ async def create_assessment(request: Request) -> JSONResponse:
     if foreign:
         raise validation_error(
             GEN,
-            f"Probe pack(s) {', '.join(repr(f) for f in foreign)} are neither owned nor imported by your "
-            "organization; import them in the ModelRed web UI first",
+            f"Probe pack(s) {', '.join(repr(f) for f in foreign)} are neither owned nor imported by the "
+            f"model's organization '{org}'; import them in the ModelRed web UI first",
             {"field": "probePackIds", "notImported": foreign},
             "PROBE_PACK_NOT_IMPORTED",
         )
