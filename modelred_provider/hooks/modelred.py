@@ -66,6 +66,8 @@ class ModelRedHook(BaseHook):
     default_conn_name = "modelred_default"
     conn_type = "modelred"
     hook_name = "ModelRed"
+    #: Items per page of the paginated lists (models, v2 assessments, probe packs); capped by the API.
+    page_size = 50
 
     def __init__(self, modelred_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -151,7 +153,9 @@ class ModelRedHook(BaseHook):
         """Every model the key sees (all pages)."""
         models: list[Model] = []
         for page in range(1, MAX_PAGES + 1):
-            spec = endpoints.list_models(page, search=search, provider=provider, status=status)
+            spec = endpoints.list_models(
+                page, page_size=self.page_size, search=search, provider=provider, status=status
+            )
             payload = self._transport.call(spec)
             items = parsing.unwrap_list(payload, "models", spec.operation)
             models.extend(parsing.parse_model(item, spec.operation) for item in items)
@@ -203,7 +207,12 @@ class ModelRedHook(BaseHook):
         packs: list[ProbePack] = []
         for page in range(1, MAX_PAGES + 1):
             spec = endpoints.list_probe_packs(
-                page, imported=imported, category=category, search=search, is_public=is_public
+                page,
+                imported=imported,
+                category=category,
+                search=search,
+                is_public=is_public,
+                page_size=self.page_size,
             )
             payload = self._transport.call(spec)
             items = parsing.unwrap_list(payload, "probe packs", spec.operation)
@@ -316,7 +325,9 @@ class ModelRedHook(BaseHook):
         generation = ApiGeneration(api_generation)
         found: list[Assessment] = []
         for page in range(1, MAX_PAGES + 1):
-            spec = endpoints.list_assessments(generation, page=page, limit=limit, status=status)
+            spec = endpoints.list_assessments(
+                generation, page=page, limit=limit, status=status, page_size=self.page_size
+            )
             payload = self._transport.call(spec)
             items = parsing.unwrap_list(payload, "assessments", spec.operation)
             for item in items:
