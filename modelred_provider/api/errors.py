@@ -125,8 +125,9 @@ class ModelRedServerError(ModelRedAPIError):
     retryable = True
 
 
-# Words in a 403 message, lowercased. Plan/limit first, as the v2 SDK checks them first.
-_PLAN_WORDS = ("plan", "limit", "subscription", "tier", "upgrade")
+# Words in a 403 message or code, lowercased. Plan/limit first, as the v2 SDK checks them first;
+# "maximum"/"quota" catch the contract's "Maximum concurrent assessments reached" (a limit).
+_PLAN_WORDS = ("plan", "limit", "subscription", "tier", "upgrade", "maximum", "quota")
 _WEB_UI_WORDS = ("web ui", "requires web ui", "apikey")
 
 
@@ -162,7 +163,7 @@ def error_from_response(
     if status == 401:
         error = ModelRedAuthenticationError(message, **kwargs)
     elif status == 403:
-        lowered = message.lower()
+        lowered = f"{message} {code or ''}".lower()
         if any(word in lowered for word in _PLAN_WORDS):
             error = ModelRedPlanLimitError(message, **kwargs)
         elif any(word in lowered for word in _WEB_UI_WORDS):

@@ -1,0 +1,138 @@
+"""Every error mapping of the contract, produced by the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelred_provider.api import errors as e
+from modelred_provider.api.errors import error_from_response
+from modelred_provider.api.models import ApiGeneration
+from modelred_provider.hooks.modelred import ModelRedHook
+from modelred_provider.testing.emulator import ModelRedEmulator
+
+from .conftest import FREE_KEY, acme_pack, make_hook
+
+ASSESSMENTS = "/api/assessments"
+
+
+def test_401_bad_key(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = make_hook(monkeypatch, emu.url, "mr_wrong_key_000000")
+    with pytest.raises(e.ModelRedAuthenticationError) as caught:
+        hook.list_models()
+    text = str(caught.value)
+    assert text.startswith("ModelRed list models failed, HTTP 401: Invalid API key")
+    assert caught.value.status == 401 and not caught.value.retryable
+    assert emu.count("GET", "/api/models") == 1  # never retried
+
+
+def test_403_plan_limit_for_a_free_tier_key(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = make_hook(monkeypatch, emu.url, FREE_KEY)
+    with pytest.raises(e.ModelRedPlanLimitError) as caught:
+        hook.get_probes()
+    assert "only available on Pro and Enterprise plans" in str(caught.value)
+    assert "HTTP 403" in str(caught.value) and caught.value.code
+
+
+def test_403_limit_on_concurrent_assessments(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ModelRedEmulator(max_concurrent=1, assessment_seconds=30) as emu:
+        hook = make_hook(monkeypatch, emu.url)
+        hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+        with pytest.raises(e.ModelRedPlanLimitError, match="Maximum concurrent assessments reached"):
+            hook.create_assessment("claude-safe", test_types=["reverse_psychology"])
+        assert emu.count("POST", ASSESSMENTS) == 2  # a 403 is not resent
+
+
+def test_403_forbidden_and_requires_web_ui(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    emu.inject_fault("GET", "/api/models", kind="status", status=403)
+    with pytest.raises(e.ModelRedForbiddenError) as caught:
+        hook.list_models()
+    assert type(caught.value) is e.ModelRedForbiddenError and "Forbidden" in str(caught.value)
+    created = hook.create_assessment("gpt-4o-prod", probe_pack_ids=[acme_pack()])
+    with pytest.raises(e.ModelRedNotAllowedForApiKeyError, match="requires web UI"):
+        hook.cancel_assessment(created.id, api_generation=ApiGeneration.V2)
+
+
+def test_404_unknown_assessment(hook: ModelRedHook) -> None:
+    for generation in ApiGeneration:
+        with pytest.raises(e.ModelRedNotFoundError) as caught:
+            hook.get_assessment("asm_does_not_exist", api_generation=generation)
+        assert "Assessment not found" in str(caught.value)
+        assert caught.value.code == "ASSESSMENT_NOT_FOUND" and "[code=ASSESSMENT_NOT_FOUND]" in str(caught.value)
+
+
+def test_validation_422_resources_and_400_v2(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    with pytest.raises(e.ModelRedValidationError) as resources:
+        hook.create_assessment("gpt-4o-prod", test_types=["no_such_probe"])
+    assert resources.value.status == 422 and "no_such_probe" in str(resources.value)
+    with pytest.raises(e.ModelRedValidationError) as v2:
+        hook.create_assessment("gpt-4o-prod", probe_pack_ids=["pack_nope"])
+    assert v2.value.status == 400 and "pack_nope" in str(v2.value)
+    with pytest.raises(e.ModelRedNotFoundError, match="no-such-model"):
+        hook.create_assessment("no-such-model", test_types=["reverse_psychology"])
+    emu.inject_fault("POST", ASSESSMENTS, kind="status", status=412)
+    with pytest.raises(e.ModelRedValidationError) as precondition:
+        hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+    assert precondition.value.status == 412
+    assert emu.count("POST", ASSESSMENTS) == 3  # 422, unknown model, 412: none resent
+
+
+def test_409_conflict(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    emu.inject_fault("POST", ASSESSMENTS, kind="status", status=409)
+    with pytest.raises(e.ModelRedConflictError, match="HTTP 409: Conflict"):
+        hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+
+
+def test_429_after_retries_and_5xx(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    emu.inject_fault("GET", "/api/models", kind="status", status=429, count=4, retry_after=0)
+    with pytest.raises(e.ModelRedRateLimitError) as limited:
+        hook.list_models()
+    assert limited.value.retryable and limited.value.retry_after == 0
+    assert emu.count("GET", "/api/models") == 4  # 1 + max_retries(3)
+    emu.reset_counts()
+    emu.inject_fault("GET", "/api/models", kind="status", status=500)
+    with pytest.raises(e.ModelRedServerError, match="HTTP 500: Internal server error"):
+        hook.list_models()
+    assert emu.count("GET", "/api/models") == 1  # 500 is not retried
+
+
+def test_html_proxy_page_and_truncated_json(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    emu.inject_fault("GET", "/api/models", kind="html", count=4)
+    with pytest.raises(e.ModelRedServerError) as proxy:
+        hook.list_models()
+    assert "non-JSON answer: 502 Bad Gateway" in str(proxy.value) and "<html>" not in str(proxy.value)
+    emu.inject_fault("GET", "/api/models", kind="truncated")
+    with pytest.raises(e.ModelRedResponseError, match="list models failed, HTTP 200: the answer is not JSON"):
+        hook.list_models()
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "expected"),
+    [
+        (401, {"error": "Invalid API key"}, e.ModelRedAuthenticationError),
+        (403, {"error": "Upgrade your subscription"}, e.ModelRedPlanLimitError),
+        (403, {"message": "Tier too low"}, e.ModelRedPlanLimitError),
+        (403, {"error": "Not allowed for ApiKey"}, e.ModelRedNotAllowedForApiKeyError),
+        (403, {"error": "Not allowed with an api key"}, e.ModelRedForbiddenError),  # "api key" does not match
+        (404, {}, e.ModelRedNotFoundError),
+        (409, {"error": "Model already exists"}, e.ModelRedConflictError),
+        (400, {"error": "bad"}, e.ModelRedValidationError),
+        (412, {"detail": "bad"}, e.ModelRedValidationError),
+        (422, {"error": "bad"}, e.ModelRedValidationError),
+        (429, {}, e.ModelRedRateLimitError),
+        (500, {}, e.ModelRedServerError),
+        (503, {}, e.ModelRedServerError),
+        (418, {}, e.ModelRedAPIError),
+    ],
+)
+def test_status_table(status: int, payload: dict[str, str], expected: type[e.ModelRedError]) -> None:
+    error = error_from_response("get assessment", status, {**payload, "code": "X_CODE"}, {"retry-after": "2"})
+    assert type(error) is expected
+    assert str(error).startswith(f"ModelRed get assessment failed, HTTP {status}: ")
+    assert str(error).endswith("[code=X_CODE]") and error.retry_after == 2.0
+    message = payload.get("error") or payload.get("message") or payload.get("detail") or f"API error {status}"
+    assert message in str(error)
+
+
+def test_error_wins_over_message() -> None:
+    error = error_from_response("list models", 400, {"error": "first", "message": "second"})
+    assert "first" in str(error) and "second" not in str(error)
