@@ -29,10 +29,10 @@ HTTP_CONN = "bench_http"
 
 def make_trigger(kind: str, assessment_id: str, poll: float, api_path: str) -> Any:
     """The trigger a deferring task would hand to the triggerer, rebuilt from its serialized form."""
-    if kind in ("modelred", "modelred_shared"):
+    if kind in ("modelred", "modelred_shared", "modelred_no_trust_env"):
         from modelred_provider.api.models import ApiGeneration
 
-        if kind == "modelred":
+        if kind in ("modelred", "modelred_no_trust_env"):
             from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger as cls
         else:
             from _shared_stream_trigger import SharedPollModelRedTrigger as cls  # type: ignore[no-redef]
@@ -106,7 +106,9 @@ def control(method: str, url: str) -> Any:
     return body.get("counts", body) if isinstance(body, dict) else body
 
 
-async def drive(trigger: Any, events: list[Any]) -> None:
+async def drive(trigger: Any, events: list[Any], start_after: float = 0.0) -> None:
+    # Deferrals arrive spread over time, so waiting triggers poll out of phase; start_after spreads them.
+    await asyncio.sleep(start_after)
     try:
         import greenback
 
@@ -121,9 +123,28 @@ async def drive(trigger: Any, events: list[Any]) -> None:
         await trigger.cleanup()
 
 
+def session_without_trust_env() -> None:
+    """Experiment: the hook's shared session with ``trust_env=False``.
+
+    With ``trust_env=True`` aiohttp reads ~/.netrc in a thread and looks up proxy variables in another
+    thread on every request: two thread-pool hops per poll. This measures what dropping that would save.
+    """
+    from modelred_provider.hooks import _transport_async as transport
+
+    original = transport._new_session
+
+    def new_session(settings: Any) -> Any:
+        session = original(settings)
+        session._trust_env = False
+        return session
+
+    transport._new_session = new_session
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.kind == "modelred_no_trust_env":
+        session_without_trust_env()
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(__import__("concurrent.futures").futures.ThreadPoolExecutor(max_workers=4))
     conns = ConnectionCounter(loop)
     heartbeat = Heartbeat()
     heartbeat.start()
@@ -153,14 +174,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     t_start = time.perf_counter()
     cpu_start = time.process_time()
-    tasks = [loop.create_task(drive(t, events)) for t in triggers]
+    spread = args.poll if args.stagger else 0.0
+    n = max(1, len(triggers))
+    tasks = [loop.create_task(drive(t, events, spread * k / n)) for k, t in enumerate(triggers)]
     del triggers
     # Ramp: every trigger has started and polled at least once before the measured window opens.
-    await asyncio.sleep(args.poll * 1.5)
+    await asyncio.sleep(spread + args.poll * 1.5)
     ramp_cpu = time.process_time() - cpu_start
     counts0 = await ctl_call("GET", "/_emulator/counts")
     heartbeat.max_lag = 0.0
     opened_w0 = conns.opened
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     cpu0 = time.process_time()
     rss_samples = []
     t0 = time.perf_counter()
@@ -169,6 +198,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         rss_samples.append(proc.memory_info().rss)
     cpu1 = time.process_time()
     wall = time.perf_counter() - t0
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
     lag = heartbeat.max_lag
     opened_w1 = conns.opened
     counts1 = await ctl_call("GET", "/_emulator/counts")
@@ -193,6 +227,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     cpu = cpu1 - cpu0
     return {
         "kind": args.kind,
+        "staggered": args.stagger,
         "n": len(ids) if args.kind != "idle" else 0,
         "poll_interval": args.poll,
         "window_s": round(wall, 2),
@@ -235,5 +270,7 @@ if __name__ == "__main__":
     ap.add_argument("--api-path", default="api/assessments")
     ap.add_argument("--poll", type=float, default=5.0)
     ap.add_argument("--window", type=float, default=30.0)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the window to stderr")
+    ap.add_argument("--stagger", action=argparse.BooleanOptionalAction, default=True)
     result = asyncio.run(main(ap.parse_args()))
     print("RESULT " + json.dumps(result))

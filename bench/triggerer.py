@@ -38,6 +38,7 @@ from _common import (
 
 KINDS = {
     "modelred": "ModelRedAssessmentTrigger (ours)",
+    "modelred_no_trust_env": "ours, session trust_env=False (experiment)",
     "modelred_shared": "ours + shared stream (bench-only experiment)",
     "http_sensor": "HttpSensorTrigger + status check (peer)",
     "http_event": "HttpEventTrigger + response_check_path (peer)",
@@ -99,10 +100,12 @@ def run_kind(kind: str, emu: Any, args: argparse.Namespace, home: str) -> dict[s
         "--emulator-port", emu.url.rsplit(":", 1)[1],
         "--poll", str(args.poll),
         "--window", str(args.window),
-    ]  # fmt: skip
+    ] + (["--profile"] if args.profile else []) + ([] if args.stagger else ["--no-stagger"])  # fmt: skip
     emu_proc = psutil.Process(emu.pid)
     emu_cpu0 = sum(emu_proc.cpu_times()[:2])
     out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=False, timeout=1800)
+    if args.profile:
+        (REPO / "artifacts" / "bench" / f"profile-{kind}.txt").write_text(out.stderr)
     emu_cpu = sum(emu_proc.cpu_times()[:2]) - emu_cpu0
     os.unlink(ids_file)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -118,6 +121,14 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=1000, help="waiting triggers per contender (default 1000)")
     ap.add_argument("--poll", type=float, default=5.0, help="poll interval, seconds (default 5)")
     ap.add_argument("--window", type=float, default=30.0, help="measured window, seconds (default 30)")
+    ap.add_argument(
+        "--stagger",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the triggers spread over one poll interval, as deferrals arrive (default); "
+        "--no-stagger starts all at once, as after a triggerer restart",
+    )
+    ap.add_argument("--profile", action="store_true", help="cProfile each window (artifacts/bench/)")
     ap.add_argument("--kinds", default="idle,modelred,http_sensor,http_event", help=", ".join(KINDS))
     args = ap.parse_args()
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
