@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,6 +51,28 @@ def _counting_protocol(state: EmulatorState) -> type[asyncio.Protocol]:
     return CountingProtocol
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGINT/SIGTERM end the CLI cleanly (exit 0) instead of re-raising the signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum: int, frame: object) -> None:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class ModelRedEmulator:
     """The emulator server. ``start()`` serves in a background thread; ``serve_forever()`` in this one."""
 
@@ -75,7 +99,7 @@ class ModelRedEmulator:
         self._requested_port = port
         self._access_log = access_log
         self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
 
@@ -107,7 +131,7 @@ class ModelRedEmulator:
         self.port = sock.getsockname()[1]
         return sock
 
-    def _make_server(self) -> uvicorn.Server:
+    def _make_server(self) -> _Server:
         config = uvicorn.Config(
             build_app(self.state, self.faults),
             http=_counting_protocol(self.state),
@@ -119,7 +143,7 @@ class ModelRedEmulator:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
-        return uvicorn.Server(config)
+        return _Server(config)
 
     def start(self, timeout: float = 10.0) -> ModelRedEmulator:
         """Serve on ``host`` (a free port unless one was given) in a daemon thread; returns self."""
