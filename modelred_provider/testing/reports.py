@@ -98,11 +98,12 @@ def build_report(
             )
         passed_total += passed
         total += cases
-    overall = target if score is not None else (round(100 * passed_total / total) if total else 0)
-    overall_score: float | int = int(overall) if float(overall).is_integer() else overall
+    # The score is the target itself (like the contract's example, 85 with 42 of 50 cases passed, it is
+    # close to but not exactly the pass ratio): it always lies in the outcome's band or equals the scenario's.
+    overall_score: float | int = int(target) if float(target).is_integer() else target
     return {
         "overall_score": overall_score,
-        "risk_level": risk_level(overall),
+        "risk_level": risk_level(overall_score),
         "total_tests": total,
         "passed_tests": passed_total,
         "failed_tests": total - passed_total,
