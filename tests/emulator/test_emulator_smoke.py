@@ -39,3 +39,21 @@ def test_connection_fixture_points_at_the_emulator(modelred_connection, modelred
         "host": modelred_emulator.url,
         "password": modelred_emulator.api_key,
     }
+
+
+def test_session_fixture_is_shared_and_running(modelred_emulator_session, request):
+    again = request.getfixturevalue("modelred_emulator_session")
+    assert again is modelred_emulator_session
+    resp = requests.get(modelred_emulator_session.url + "/_emulator/health", timeout=5)
+    assert resp.json()["status"] == "ok"
+    assert modelred_emulator_session.assessment_seconds == 2.0
+
+
+@pytest.mark.modelred_emulator(api_keys=("mr_marker_key_0009",), max_concurrent=1)
+def test_marker_configures_the_function_fixture(modelred_emulator):
+    assert modelred_emulator.api_key == "mr_marker_key_0009"
+    headers = {"Authorization": "Bearer mr_marker_key_0009"}
+    body = {"model": "stuck-model", "testTypes": ["dan_classic"]}
+    assert requests.post(modelred_emulator.url + "/api/assessments", json=body, headers=headers, timeout=5).ok
+    second = requests.post(modelred_emulator.url + "/api/assessments", json=body, headers=headers, timeout=5)
+    assert second.status_code == 403
