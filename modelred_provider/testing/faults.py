@@ -38,9 +38,15 @@ _REASONS = {
 }
 
 PROXY_PAGE = (
-    "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n"
-    "<center><h1>{status} Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+_PROXY_REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 @dataclass
@@ -216,7 +222,8 @@ class FaultMiddleware:
             await _drop(send)
         elif fault.kind == "html":
             status = fault.status or 502
-            page = PROXY_PAGE.format(status=status).encode()
+            reason = _PROXY_REASONS.get(status, "Error")
+            page = PROXY_PAGE.format(status=status, reason=reason).encode()
             await _send_bytes(send, status, page, "text/html", extra)
         elif fault.kind == "truncated":
             _, body = await _run_captured(self.app, scope, receive)

@@ -108,6 +108,7 @@ def test_html_proxy_page(fresh):
         json.loads(first.text)
     second = api.get("/api/models")
     assert second.status_code == 503 and second.headers["Retry-After"] == "7"
+    assert "503 Service Temporarily Unavailable" in second.text
 
 
 def test_truncated_json(fresh):
