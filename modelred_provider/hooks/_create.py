@@ -3,8 +3,10 @@
 A POST is resent only when the server cannot have processed it (see ``api.retry.is_safe_to_resend``).
 After an *ambiguous* failure (timeout after sending, 502/504, an unreadable 2xx) the hook lists recent
 assessments (newest first) and adopts the one the attempt may have created: same model, same probe
-keys / probe packs, created after the call started (minus a small clock-skew allowance). Only when
-none is found is the POST sent again. Each decision is logged.
+keys / probe packs, created after the call started, and not among the assessments that existed before
+the first POST (the hook lists them once before sending: one cheap GET per call, so an identical
+assessment launched a moment earlier by someone else is never mistaken for ours, whatever the clocks
+say). Only when none is found is the POST sent again. Each decision is logged.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class CreateAttempts:
     started_at: datetime
     model_refs: set[str] = field(default_factory=set)
     ambiguous: bool = False
+    #: Ids listed before the first POST (None: the listing failed; then only times and fields decide).
+    known_ids: frozenset[str] | None = None
 
     @property
     def by_packs(self) -> bool:
@@ -42,8 +46,10 @@ class CreateAttempts:
 
     def matches(self, assessment: Assessment) -> bool:
         """Whether ``assessment`` may be the one an earlier attempt of this call created."""
-        if assessment.created_at is None:
+        if self.known_ids is not None and assessment.id in self.known_ids:
             return False
+        if assessment.created_at is None:
+            return self.known_ids is not None
         created = assessment.created_at
         if created.tzinfo is None:
             created = created.replace(tzinfo=self.started_at.tzinfo)

@@ -244,6 +244,11 @@ class ModelRedHook(BaseHook):
         )
         state = CreateAttempts(spec, datetime.now(timezone.utc), {str(model).strip()})
         generation = spec.api_generation
+        try:
+            recent = self.list_assessments(limit=LOOKUP_LIMIT, api_generation=generation)
+            state.known_ids = frozenset(a.id for a in recent)
+        except ModelRedError as err:  # not fatal: the lookup then relies on creation times
+            self.log.info("ModelRed create assessment: could not list recent assessments first (%s)", err)
 
         def attempt() -> Assessment:
             if state.ambiguous:

@@ -57,7 +57,9 @@ def test_404_unknown_assessment(hook: ModelRedHook) -> None:
         with pytest.raises(e.ModelRedNotFoundError) as caught:
             hook.get_assessment("asm_does_not_exist", api_generation=generation)
         assert "Assessment not found" in str(caught.value)
-        assert caught.value.code == "ASSESSMENT_NOT_FOUND" and "[code=ASSESSMENT_NOT_FOUND]" in str(caught.value)
+        assert caught.value.code == "ASSESSMENT_NOT_FOUND" and "[code=ASSESSMENT_NOT_FOUND]" in str(
+            caught.value
+        )
 
 
 def test_validation_422_resources_and_400_v2(hook: ModelRedHook, emu: ModelRedEmulator) -> None:

@@ -85,7 +85,9 @@ def test_list_probe_packs_owned_imported_and_paged(hook: ModelRedHook, emu: Mode
     assert all(p.is_public for p in public)
 
 
-def test_imported_probe_packs_of_an_organization_key(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_imported_probe_packs_of_an_organization_key(
+    emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hook = make_hook(monkeypatch, emu.url, ORG_KEY)
     imported = hook.list_probe_packs(imported=True)
     assert emu.count("GET", "/api/v2/probes/imported") == 1
@@ -149,13 +151,17 @@ def test_create_assessment_refuses_bad_arguments_before_any_request(
         hook.create_assessment("gpt-4o-prod", test_types=[])
     with pytest.raises(ModelRedConfigurationError, match="must be a list of strings"):
         hook.create_assessment("gpt-4o-prod", test_types="reverse_psychology")  # type: ignore[arg-type]
-    with pytest.raises(ModelRedConfigurationError, match="priority must be one of low, normal, high, critical"):
+    with pytest.raises(
+        ModelRedConfigurationError, match="priority must be one of low, normal, high, critical"
+    ):
         hook.create_assessment("gpt-4o-prod", test_types=["x"], priority="urgent")
     with pytest.raises(ModelRedConfigurationError, match="model must be a non-empty string"):
         hook.create_assessment(" ", test_types=["x"])
     with pytest.raises(ModelRedConfigurationError, match="assessment_id must be a non-empty string"):
         hook.get_assessment("")
-    with pytest.raises(ModelRedConfigurationError, match="cancel assessment is not available in the resources"):
+    with pytest.raises(
+        ModelRedConfigurationError, match="cancel assessment is not available in the resources"
+    ):
         endpoints.ENDPOINTS["cancel_assessment"].path(ApiGeneration.RESOURCES, id="x")
     assert emu.counts() == {}
 

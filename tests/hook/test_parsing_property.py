@@ -40,11 +40,15 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=8), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=8), children, max_size=6)
+    ),
     max_leaves=12,
 )
-statuses = st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 409, 412, 422, 429, 500, 502, 503, 504, 418])
+statuses = st.sampled_from(
+    [200, 201, 204, 301, 400, 401, 403, 404, 409, 412, 422, 429, 500, 502, 503, 504, 418]
+)
 
 
 def _parse_everything(payload: dict[str, Any]) -> list[Any]:
@@ -106,7 +110,9 @@ def test_random_json_bodies_give_objects_or_our_errors(body: Any, status: int) -
 
 
 @settings(max_examples=1500, deadline=None, database=None)
-@given(text=st.text(max_size=200) | st.binary(max_size=100).map(lambda b: b.decode("latin-1")), status=statuses)
+@given(
+    text=st.text(max_size=200) | st.binary(max_size=100).map(lambda b: b.decode("latin-1")), status=statuses
+)
 def test_random_text_bodies_never_escape_as_decoding_errors(text: str, status: int) -> None:
     try:
         payload = parsing.read_payload("list models", status, text)
@@ -117,7 +123,9 @@ def test_random_text_bodies_never_escape_as_decoding_errors(text: str, status: i
 
 
 @settings(max_examples=500, deadline=None, database=None)
-@given(obj=st.dictionaries(st.sampled_from(FIELD_NAMES), scalars | st.lists(scalars, max_size=3), max_size=12))
+@given(
+    obj=st.dictionaries(st.sampled_from(FIELD_NAMES), scalars | st.lists(scalars, max_size=3), max_size=12)
+)
 def test_assessment_objects_with_an_id_always_parse(obj: dict[str, Any]) -> None:
     obj["assessment_id"] = "a-1"
     assessment = parsing.parse_assessment(obj)
