@@ -167,6 +167,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.sleep(0.5)
     rss0 = proc.memory_info().rss
     opened0 = conns.opened
+    server_accepted0 = (await ctl_call("GET", "/_emulator/counts")).get("connections", 0)
 
     events: list[Any] = []
     triggers = (
@@ -221,8 +222,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     for task in pending:
         task.cancel()
     failures = [repr(t.exception())[:300] for t in done if t.exception() is not None]
+    server_accepted_end = (await ctl_call("GET", "/_emulator/counts")).get("connections", 0)
     delta = {k: counts1.get(k, 0) - counts0.get(k, 0) for k in set(counts0) | set(counts1)}
-    delta = {k: v for k, v in delta.items() if v and not k.startswith(("GET /_emulator", "POST /_emulator"))}
+    delta = {k: v for k, v in delta.items() if v and "/_emulator" not in k}
     polls = sum(v for k, v in delta.items() if k.startswith("GET ") and "assessments/" in k)
     cpu = cpu1 - cpu0
     return {
@@ -242,6 +244,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "tcp_opened_total": conns.opened - opened0,
         "tcp_opened_in_window": opened_w1 - opened_w0,
         "tcp_open_at_window_end": open_now,
+        # The emulator's own count of accepted connections (includes the few control-API calls).
+        "server_tcp_accepted_in_window": delta.get("connections"),
+        "server_tcp_accepted_total": server_accepted_end - server_accepted0,
         "loop_lag_max_ms": round(lag * 1000, 2),
         "events": len(events),
         "events_ok": sum(1 for e in events if _ok(e)),
