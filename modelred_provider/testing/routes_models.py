@@ -102,10 +102,7 @@ async def create_model(request: Request) -> JSONResponse:
             gen, "Invalid model: " + "; ".join(f"{k} {v}" for k, v in problems.items()), problems
         )
     assert isinstance(model_id, str) and isinstance(provider, str) and isinstance(config, dict)
-    # The x-organization-id org when sent (caller.orgs is then just it), else the key's first org.
-    org = (
-        catalogue.ORG_ACME if catalogue.ORG_ACME in caller.orgs or not caller.orgs else sorted(caller.orgs)[0]
-    )
+    org = next(iter(caller.orgs))  # the one organisation the request acts in
     now = iso(time.time())
     record: dict[str, Any] = {
         "id": catalogue.stable_id("mdl_", model_id + now),

@@ -182,11 +182,19 @@ class EmulatorState:
                 resolved[model["id"]] = spec
             self.scenario = resolved
 
-    def visible_orgs(self, api_key: str, header_org: str | None) -> frozenset[str]:
-        """Organisations a request sees: the key's orgs (all when unbound), narrowed by x-organization-id."""
+    def member_orgs(self, api_key: str) -> tuple[str, ...]:
+        """The key's organisations, primary first: its ``key_orgs`` entry, else every org (org_acme first)."""
         bound = self.key_orgs.get(api_key)
+        if bound is not None:
+            return bound
+        return (catalogue.ORG_ACME, *sorted(self.organizations - {catalogue.ORG_ACME}))
+
+    def visible_orgs(self, api_key: str, header_org: str | None) -> frozenset[str]:
+        """The one organisation a request acts in: ``x-organization-id`` if the key is a member of it,
+        else the key's primary organisation (as v2 derives the org from the key)."""
+        member = self.member_orgs(api_key)
         if header_org:
-            if bound is not None and header_org not in bound:
+            if header_org not in member:
                 raise ApiError(
                     403,
                     f"This API key is not a member of organization '{header_org}'",
@@ -194,7 +202,7 @@ class EmulatorState:
                     {"organizationId": header_org},
                 )
             return frozenset({header_org})
-        return frozenset(bound) if bound is not None else frozenset(self.organizations)
+        return frozenset(member[:1])
 
     def find_model(self, ident: str, orgs: frozenset[str]) -> dict[str, Any] | None:
         with self.lock:

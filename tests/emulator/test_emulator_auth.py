@@ -79,25 +79,36 @@ def test_unknown_route_is_a_json_404(emu):
 
 
 def test_organisation_header_scopes_models_and_assessments(emu):
-    everything = {
-        m["modelId"] for m in Api(emu.url).get("/api/models", params={"pageSize": "100"}).json()["data"]
-    }
+    # Without the header a key acts in its primary organisation (org_acme for an unbound key).
+    default = Api(emu.url).get("/api/models", params={"pageSize": "100"}).json()["data"]
     acme = Api(emu.url, org="org_acme")
     acme_models = acme.get("/api/models", params={"pageSize": "100"}).json()["data"]
-    assert {m["organizationId"] for m in acme_models} == {"org_acme"}
-    assert "gemini-pro" in everything and "gemini-pro" not in {m["modelId"] for m in acme_models}
+    assert default == acme_models and {m["organizationId"] for m in acme_models} == {"org_acme"}
+    globex = Api(emu.url, org="org_globex")
+    globex_models = globex.get("/api/models", params={"pageSize": "100"}).json()["data"]
+    assert {m["modelId"] for m in globex_models} == {"gemini-pro", "azure-gpt35", "sagemaker-falcon"}
     assert_error(acme.get("/api/models/gemini-pro"), 404, "MODEL_NOT_FOUND")
+    assert globex.get("/api/models/gemini-pro").status_code == 200
     assert_error(
         acme.post("/api/assessments", json={"model": "gemini-pro", "testTypes": ["dan_classic"]}),
         404,
         "MODEL_NOT_FOUND",
     )
-    created = acme.post("/api/assessments", json={"model": "claude-safe", "testTypes": ["dan_classic"]})
+    created = globex.post("/api/assessments", json={"model": "gemini-pro", "testTypes": ["dan_classic"]})
+    assert created.status_code == 201
     aid = created.json()["data"]["id"]
-    globex = Api(emu.url, org="org_globex")
-    assert_error(globex.get(f"/api/assessments/{aid}"), 404, "ASSESSMENT_NOT_FOUND")
-    assert aid not in {a["id"] for a in globex.get("/api/assessments").json()["data"]}
-    assert aid in {a["id"] for a in acme.get("/api/assessments").json()["data"]}
+    assert_error(acme.get(f"/api/assessments/{aid}"), 404, "ASSESSMENT_NOT_FOUND")
+    assert_error(Api(emu.url).get(f"/api/assessments/{aid}"), 404, "ASSESSMENT_NOT_FOUND")
+    assert aid not in {a["id"] for a in acme.get("/api/assessments").json()["data"]}
+    assert aid in {a["id"] for a in globex.get("/api/assessments").json()["data"]}
+    assert globex.get(f"/api/assessments/{aid}").json()["data"]["id"] == aid
+    # v2 packs follow the same organisation.
+    owned = Api(emu.url, v2=True, org="org_globex").get("/api/v2/probes").json()["data"]
+    assert {p["organizationId"] for p in owned} == {"org_globex"}
+    # An organisation the key is not a member of.
+    assert_error(
+        Api(emu.url, org="org_unknown").get("/api/models"), 403, "ORGANIZATION_FORBIDDEN", "org_unknown"
+    )
 
 
 def test_key_bound_to_an_organisation(emu):
@@ -133,7 +144,7 @@ def test_max_concurrent_assessments_per_key():
         assert emu.created_assessments() == ids
         # The limit is per key: another key may still start one.
         other = Api(emu.url, GLOBEX_KEY).post(
-            "/api/assessments", json={"model": "gemini-pro", "testTypes": ["dan_classic"]}
+            "/api/assessments", json={"model": "claude-safe", "testTypes": ["dan_classic"]}
         )
         assert other.status_code == 201
         # Ending one (as from the web UI) frees a slot.

@@ -47,9 +47,10 @@ def test_create_by_slug_resolves_packs_to_probes(api2, emu):
     assert a["id"] in emu.created_assessments()
 
 
-def test_create_by_model_id_only(api2):
-    model = api2.get("/api/models/gemini-pro").json()["data"]
-    a = create(api2, modelId=model["id"])
+def test_create_by_model_id_only(emu):
+    globex = Api(emu.url, v2=True, org="org_globex")
+    model = globex.get("/api/models/gemini-pro").json()["data"]
+    a = create(globex, modelId=model["id"])
     assert a["modelId"] == model["id"] and a["provider"] == "google"
 
 
@@ -126,8 +127,6 @@ def test_list_validation_is_400(api2, params, name):
         ({"model": "gpt-4o-prod", "probePackIds": ["pack_nope"]}, "UNKNOWN_PROBE_PACK", "'pack_nope'"),
         ({"model": "gpt-4o-prod", "probePackIds": ["pack_globex_internal"]}, "PROBE_PACK_NOT_IMPORTED",
          "'org_acme'; import them"),
-        ({"model": "gemini-pro", "probePackIds": ["pack_privacy_sweep"]}, "PROBE_PACK_NOT_IMPORTED",
-         "'org_globex'"),
         ({"model": "gpt-4o-prod", "probePackIds": ["pack_jailbreak_core"], "priority": "asap"},
          "VALIDATION_ERROR", "priority must be one of"),
         ({"model": "gpt-4o-prod", "modelId": "claude-safe", "probePackIds": ["pack_jailbreak_core"]},
@@ -138,6 +137,16 @@ def test_create_validation_is_400(api2, emu, body, code, text):
     before = len(emu.created_assessments())
     assert_error(api2.post("/api/v2/assessments", json=body), 400, code, text)
     assert len(emu.created_assessments()) == before
+
+
+def test_packs_are_used_within_the_models_organisation(emu):
+    globex = Api(emu.url, v2=True, org="org_globex")
+    body = {"model": "gemini-pro", "probePackIds": ["pack_privacy_sweep"]}  # an org_acme private pack
+    assert_error(
+        globex.post("/api/v2/assessments", json=body), 400, "PROBE_PACK_NOT_IMPORTED", "'org_globex'"
+    )
+    imported = {"model": "gemini-pro", "probePackIds": ["pack_jailbreak_core"]}  # imported by org_globex
+    assert globex.post("/api/v2/assessments", json=imported).status_code == 201
 
 
 def test_create_unknown_model_is_404_and_malformed_json_400(api2):
@@ -152,8 +161,8 @@ def test_owned_packs(api2):
                                                "sortDir": "desc"}).json()  # fmt: skip
     assert body["success"] is True and body["page"] == 1 and body["pageSize"] == 20
     ids = [p["id"] for p in body["data"]]
-    # The default key sees every organisation, so it owns both orgs' packs.
-    assert set(ids) >= {"pack_owasp_llm_top10", "pack_jailbreak_core", "pack_privacy_sweep"}
+    # The default key acts in org_acme: its three packs.
+    assert set(ids) == {"pack_owasp_llm_top10", "pack_jailbreak_core", "pack_privacy_sweep"}
     created = [p["createdAt"] for p in body["data"]]
     assert created == sorted(created, reverse=True)
     for p in body["data"]:
