@@ -1,0 +1,166 @@
+"""Real Airflow runs (``dag.test()``; Airflow runs the deferral's trigger inline) against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+MODES = ["sync", "deferrable"]
+PATCH_V2 = ("PATCH", "/api/v2/assessments/{id}")
+CREATE = ("POST", "/api/assessments")
+
+
+def _run(test_dags: Any, dag_id: str) -> Any:
+    return test_dags.DAGS[dag_id].test()
+
+
+def _ti(dr: Any, task_id: str = "assess") -> Any:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = dr.get_task_instance(task_id, session=session)
+        session.expunge(ti)
+        return ti
+
+
+def _xcom(dr: Any, key: str, task_id: str = "assess") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == dr.dag_id,
+                XComModel.run_id == dr.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+            )
+        ).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def _out(capfd, caplog) -> str:
+    """Everything logged: Airflow's structlog output reaches the captured streams or the log records."""
+    captured = capfd.readouterr()
+    return captured.out + captured.err + caplog.text
+
+
+def _stable(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary without what differs between two launches (the assessment's id and URL)."""
+    return {k: v for k, v in summary.items() if k not in ("assessment_id", "url")}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_passing_model(test_dags, modelred_emulator, modelred_connection, capfd, caplog, mode):
+    dr = _run(test_dags, f"mr_pass_{mode}")
+    assert dr.state == "success"
+    # Deferrable really deferred (Airflow ran the trigger inline); sync never did.
+    assert ("running trigger in line" in _out(capfd, caplog)) == (mode == "deferrable")
+    summary = _xcom(dr, "return_value")
+    (aid,) = modelred_emulator.created_assessments()
+    assert summary["assessment_id"] == aid and summary["status"] == "COMPLETED"
+    assert summary["gate"] == {"passed": True, "reasons": []}
+    assert summary["model"] == "gpt-4o-prod" and summary["score"] >= 60
+    assert _xcom(dr, "assessment_id") == aid
+    assert _xcom(dr, "assessment_url") == summary["url"]
+    # The extra link resolved from XCom, in both modes.
+    assert _xcom(dr, "_link_ModelRedAssessmentLink") == summary["url"]
+
+
+def test_deferrable_and_sync_return_equal_values(test_dags, modelred_emulator, modelred_connection):
+    sync = _xcom(_run(test_dags, "mr_pass_sync"), "return_value")
+    deferred = _xcom(_run(test_dags, "mr_pass_deferrable"), "return_value")
+    assert sync["assessment_id"] != deferred["assessment_id"]  # two real launches
+    assert _stable(sync) == _stable(deferred)
+
+
+def test_passing_model_emits_the_asset_event(test_dags, modelred_emulator, modelred_connection):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    dr = _run(test_dags, "mr_pass_deferrable")
+    summary = _xcom(dr, "return_value")
+    with create_session() as session:
+        extras = session.scalars(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == "modelred://gpt-4o-prod/passed", AssetEvent.source_run_id == dr.run_id)
+        ).all()
+    assert extras == [
+        {
+            "assessment_id": summary["assessment_id"],
+            "score": summary["score"],
+            "risk_level": summary["risk_level"],
+            "passed": True,
+            "model": "gpt-4o-prod",
+        }
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_failing_assessment(test_dags, modelred_emulator, modelred_connection, capfd, caplog, mode):
+    dr = _run(test_dags, f"mr_failed_{mode}")
+    assert dr.state == "failed"
+    assert "ModelRedAssessmentFailedError" in _out(capfd, caplog)
+    assert _xcom(dr, "assessment_summary")["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gate_failure(test_dags, modelred_emulator, modelred_connection, capfd, caplog, mode):
+    dr = _run(test_dags, f"mr_gate_{mode}")
+    assert dr.state == "failed"
+    out = _out(capfd, caplog)
+    assert "ModelRedQualityGateError" in out
+    summary = _xcom(dr, "assessment_summary")
+    assert summary["status"] == "COMPLETED" and summary["gate"]["passed"] is False
+    assert any("below min_score=70" in r for r in summary["gate"]["reasons"])
+    assert _xcom(dr, "return_value") is None
+    # A gate verdict is final: no retry.
+    assert _ti(dr).try_number == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeout_attempts_cancel(test_dags, modelred_emulator, modelred_connection, capfd, caplog, mode):
+    dr = _run(test_dags, f"mr_timeout_{mode}")
+    assert dr.state == "failed"
+    out = _out(capfd, caplog)
+    assert "ModelRedAssessmentTimeoutError" in out
+    assert modelred_emulator.count(*PATCH_V2) == 1  # the cancel was attempted...
+    assert "cancel it in the ModelRed UI" in out  # ...refused for an API key, and the user told
+    assert modelred_emulator.api_key not in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retry_after_death_reattaches_without_a_second_launch(
+    test_dags, modelred_emulator, modelred_connection, capfd, caplog, mode
+):
+    dr = _run(test_dags, f"mr_retry_{mode}")
+    assert dr.state == "success"
+    assert modelred_emulator.count(*CREATE) == 1
+    (aid,) = modelred_emulator.created_assessments()
+    assert _ti(dr).try_number == 2
+    assert _xcom(dr, "return_value")["assessment_id"] == aid
+    assert "simulated worker death" in _out(capfd, caplog)
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_sensor_modes_return_the_same_summary(test_dags, modelred_emulator, modelred_connection, mode):
+    dr = _run(test_dags, f"mr_sensor_{mode}")
+    assert dr.state == "success"
+    (aid,) = modelred_emulator.created_assessments()
+    summary = _xcom(dr, "return_value", task_id="wait")
+    assert summary["assessment_id"] == aid and summary["status"] == "COMPLETED"
+    assert summary["gate"]["passed"] is True
+    assert _xcom(dr, "assessment_url", task_id="wait") == summary["url"]
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_sensor_timeout_with_soft_fail_skips_in_every_mode(
+    test_dags, modelred_emulator, modelred_connection, mode
+):
+    dr = _run(test_dags, f"mr_sensor_timeout_{mode}")
+    assert _ti(dr, "wait").state == "skipped"
+    assert modelred_emulator.count(*PATCH_V2) == 0  # a sensor never cancels what it watches
