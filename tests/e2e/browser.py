@@ -15,7 +15,10 @@ def ensure_chromium() -> Path:
     """Install chromium through the project's script when missing; fail clearly when that is impossible."""
     if not CHROMIUM.exists():
         result = subprocess.run(
-            ["bash", str(REPO / "scripts" / "install-browser.sh")], capture_output=True, text=True, timeout=600
+            ["bash", str(REPO / "scripts" / "install-browser.sh")],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert result.returncode == 0 and CHROMIUM.exists(), (
             f"chromium is needed for the connection-form test and scripts/install-browser.sh could not "

@@ -7,6 +7,7 @@ fixtures' finalisers, so they go away also when a test fails or the session is i
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,5 @@ def airflow_stack(emulator_process: EmulatorProcess) -> Iterator[AirflowStack]:
         yield stack.start()
     finally:
         stack.stop()
+        if os.environ.get("MODELRED_E2E_KEEP") != "1":  # keep the home (logs, DB) for a post-mortem
+            shutil.rmtree(stack.home, ignore_errors=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -241,6 +242,8 @@ class AirflowStack:
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API__SECRET_KEY": "modelred-e2e-secret-key",
                 "AIRFLOW__API_AUTH__JWT_SECRET": "modelred-e2e-jwt-secret",
+                # Connection passwords and trigger kwargs are stored encrypted, as in a real deployment.
+                "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -266,6 +269,19 @@ class AirflowStack:
             text=True,
             timeout=timeout,
         )
+
+    def python(self, code: str, timeout: float = 120) -> str:
+        """Run Python with this deployment's settings (e.g. to read the metadata DB through Airflow)."""
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"python in the stack's env failed:\n{result.stderr[-3000:]}"
+        return result.stdout
 
     def migrate(self) -> None:
         result = self.run_cli("db", "migrate", timeout=300)
