@@ -101,6 +101,8 @@ class SyncTransport:
         self.session = requests.Session()
         self.session.verify = settings.verify
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        if not settings.verify_ssl:
+            log.warning("ModelRed: TLS verification is off for %s (verify_ssl=false)", settings.origin)
 
     def close(self) -> None:
         self.session.close()
@@ -120,6 +122,8 @@ class SyncTransport:
                     headers=settings.headers(spec.api_generation),
                     timeout=settings.timeout,
                     allow_redirects=False,
+                    # Per request: a session-level verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
+                    verify=settings.verify,
                 )
             except requests.RequestException as err:
                 raise translate_error(err, settings, spec.operation) from None

@@ -23,6 +23,14 @@ class Script:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     received: list[dict[str, str]] = field(default_factory=list)
+    #: Per path prefix: (status, body, headers), overriding the defaults above.
+    routes: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
+
+    def answer_for(self, path: str) -> tuple[int, bytes, dict[str, str]]:
+        for prefix, answer in self.routes.items():
+            if path.startswith(prefix):
+                return answer
+        return self.status, self.body, self.headers
 
 
 def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
@@ -33,14 +41,17 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            script.received.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
-            self.send_response(script.status)
-            for name, value in script.headers.items():
+            script.received.append(
+                {"method": self.command, "path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
+            )
+            status, body, headers = script.answer_for(self.path)
+            self.send_response(status)
+            for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Type", script.content_type)
-            self.send_header("Content-Length", str(len(script.body)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(script.body)
+            self.wfile.write(body)
 
         do_GET = do_POST = do_PATCH = _answer
 

@@ -1,0 +1,146 @@
+"""The async side: same requests and parser, a shared keep-alive aiohttp session, closed by the last user."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from modelred_provider.api import errors as e
+from modelred_provider.api.models import ApiGeneration, AssessmentStatus
+from modelred_provider.hooks.modelred import ModelRedHook
+from modelred_provider.testing.emulator import ModelRedEmulator
+
+from .conftest import acme_pack, set_connection
+
+
+def test_aget_assessment_in_both_generations_matches_the_sync_answer(
+    hook: ModelRedHook, emu: ModelRedEmulator
+) -> None:
+    resources = hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+    v2 = hook.create_assessment("claude-safe", probe_pack_ids=[acme_pack()])
+    emu.complete_assessment(resources.id)
+    emu.complete_assessment(v2.id)
+
+    async def read() -> None:
+        async with ModelRedHook() as ahook:
+            got = await ahook.aget_assessment(resources.id)
+            assert got == hook.get_assessment(resources.id)
+            assert got.status is AssessmentStatus.COMPLETED and got.report is not None
+            assert got.url == hook.assessment_url(resources.id)
+            got_v2 = await ahook.aget_assessment(v2.id, api_generation=ApiGeneration.V2)
+            assert got_v2 == hook.get_assessment(v2.id, api_generation=ApiGeneration.V2)
+            with pytest.raises(e.ModelRedNotFoundError, match="Assessment not found"):
+                await ahook.aget_assessment("asm_nope")
+
+    asyncio.run(read())
+    assert emu.count("GET", "/api/assessments/{id}") == 3
+    assert emu.count("GET", "/api/v2/assessments/{id}") == 2
+
+
+def test_acancel_assessment_refusals(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    v2 = hook.create_assessment("claude-safe", probe_pack_ids=[acme_pack()])
+
+    async def cancel() -> None:
+        async with ModelRedHook() as ahook:
+            with pytest.raises(
+                e.ModelRedNotAllowedForApiKeyError, match=r"cancel assessment .* in the ModelRed UI"
+            ):
+                await ahook.acancel_assessment(v2.id, api_generation=ApiGeneration.V2)
+            with pytest.raises(e.ModelRedNotAllowedForApiKeyError, match="no cancel endpoint"):
+                await ahook.acancel_assessment(v2.id)
+
+    asyncio.run(cancel())
+    assert emu.count("PATCH", "/api/v2/assessments/{id}") == 1
+
+
+def test_hooks_of_one_connection_share_one_session_and_one_tcp_connection(
+    hook: ModelRedHook, emu: ModelRedEmulator
+) -> None:
+    from modelred_provider.hooks._transport_async import open_sessions
+
+    created = hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+
+    async def many_pollers() -> None:
+        hooks = [ModelRedHook() for _ in range(5)]
+        for h in hooks:
+            await h.__aenter__()
+        assert open_sessions() == 1
+        emu.reset_counts()
+        for _ in range(4):
+            for h in hooks:
+                await h.aget_assessment(created.id)
+        assert emu.count("GET", "/api/assessments/{id}") == 20
+        assert emu.connections() == 1  # sequential polls reuse one keep-alive connection
+        for h in hooks[:-1]:
+            await h.aclose()
+        assert open_sessions() == 1  # still used by the last hook
+        await hooks[-1].aclose()
+        assert open_sessions() == 0
+
+    asyncio.run(many_pollers())
+
+
+def test_a_hook_used_without_context_closes_with_aclose(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    from modelred_provider.hooks._transport_async import open_sessions
+
+    created = hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+
+    async def poll() -> None:
+        ahook = ModelRedHook()
+        await ahook.aget_assessment(created.id)
+        assert open_sessions() == 1
+        await ahook.aclose()
+        assert open_sessions() == 0
+        await ahook.aclose()  # twice is harmless (a trigger's cleanup may run after an error path)
+
+    asyncio.run(poll())
+
+
+def test_cancelled_poll_still_releases_the_session(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
+    from modelred_provider.hooks._transport_async import open_sessions
+
+    created = hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+    emu.inject_fault("GET", f"/api/assessments/{created.id}", kind="stall", stall_seconds=2)
+
+    async def trigger_like() -> None:
+        async with ModelRedHook() as ahook:
+            await ahook.aget_assessment(created.id)
+
+    async def run() -> None:
+        task = asyncio.create_task(trigger_like())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert open_sessions() == 0
+
+    asyncio.run(run())
+
+
+def test_different_connections_get_different_sessions(
+    emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelred_provider.hooks._transport_async import open_sessions
+
+    set_connection(monkeypatch, emu.url, conn_id="modelred_a")
+    set_connection(monkeypatch, emu.url, conn_id="modelred_b", timeout=7)
+
+    async def two() -> None:
+        async with ModelRedHook("modelred_a"), ModelRedHook("modelred_b"):
+            assert open_sessions() == 2
+        assert open_sessions() == 0
+
+    asyncio.run(two())
+
+
+def test_importing_the_hook_imports_neither_requests_nor_aiohttp() -> None:
+    import subprocess
+
+    code = (
+        "import sys; import modelred_provider.hooks.modelred as m; "
+        "print(sorted(n for n in ('requests', 'aiohttp', 'tenacity') if n in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "requests" not in out and "aiohttp" not in out, out
