@@ -98,12 +98,16 @@ class AssessmentCompletionMixin:
 
     # --- deadline and waiting -------------------------------------------------------------------
 
-    def _deadline(self, context: Context, timeout: float | None) -> float | None:
-        """Absolute epoch seconds: ``now + timeout``, capped by the end of ``execution_timeout``."""
-        candidates = [] if timeout is None else [time.time() + timeout]
-        execution_timeout = getattr(self, "execution_timeout", None)
+    def _deadline(
+        self, context: Context, timeout: float | None, *, from_try_start: bool = False
+    ) -> float | None:
+        """Absolute epoch seconds: ``timeout`` from now (the sensor: from the start of the try), capped
+        by the end of the task's ``execution_timeout``."""
         ti = context.get("ti")
         start = getattr(ti, "start_date", None)
+        origin = start.timestamp() if (from_try_start and start is not None) else time.time()
+        candidates = [] if timeout is None else [origin + timeout]
+        execution_timeout = getattr(self, "execution_timeout", None)
         if execution_timeout is not None and start is not None:
             candidates.append(start.timestamp() + execution_timeout.total_seconds())
         return min(candidates) if candidates else None

@@ -106,7 +106,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
             assessment,
             deferrable=True,
             poll_interval=float(self.poke_interval),
-            deadline=self._deadline(context, float(self.timeout)),
+            deadline=self._deadline(context, float(self.timeout), from_try_start=True),
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
