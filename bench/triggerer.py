@@ -170,10 +170,15 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             continue
         net = (r["cpu_window_s"] - idle_cpu) / r["polls_in_window"] * 1000 if r["polls_in_window"] else None
         r["cpu_s_per_1000_polls_net"] = round(net, 4) if net is not None else None
+        checks = r.get("checks_in_window") or 0
+        r["cpu_s_per_1000_checks_net"] = (
+            round((r["cpu_window_s"] - idle_cpu) / checks * 1000, 4) if checks else None
+        )
         net_s = "" if net is None else f"{net:.4f}"
         print(f"{KINDS[kind]:48} {r['cpu_s_per_1000_polls']!s:>17} {net_s:>12} "
               f"{r['rss_per_trigger_kib']:12.1f} {r['tcp_opened_total']:11d} {r['tcp_opened_in_window']:10d} "
-              f"{r['loop_lag_max_ms']:7.1f} {r['events_ok']:>4}/{r['n']}")  # fmt: skip
+              f"{r['loop_lag_max_ms']:7.1f} {r['events_ok']:>4}/{r['n']}  "
+              f"per 1000 checks {r['cpu_s_per_1000_checks_net']}, HTTP requests {r['polls_in_window']}")  # fmt: skip
     ours, peer = results.get("modelred"), results.get(PEER)
     if not ours:
         return

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the benchmarks; each starts and stops everything it needs (emulator, trigger processes, Airflow).
+#   bash bench/run.sh                 all of them, in the order of BENCHMARKS.md
+#   bash bench/run.sh imports [args]  DAG-parse cost        (bench/imports.py --help)
+#   bash bench/run.sh triggerer [args] triggerer cost       (bench/triggerer.py --help)
+#   bash bench/run.sh airflow [args]  worker time, latency, requests per assessment (bench/airflow_run.py --help)
+# Figures are printed and written to artifacts/bench/*.json. Never part of the test suite.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/bootstrap.sh   # idempotent: uv, .venv, the provider with Airflow and the test tools
+python3 -m uv pip install --quiet --python .venv/bin/python -e '.[test,bench]'
+name="${1:-all}"
+[ $# -gt 0 ] && shift
+case "$name" in
+  imports) exec .venv/bin/python bench/imports.py "$@" ;;
+  triggerer) exec .venv/bin/python bench/triggerer.py "$@" ;;
+  airflow) exec .venv/bin/python bench/airflow_run.py "$@" ;;
+  all)
+    .venv/bin/python bench/imports.py
+    .venv/bin/python bench/triggerer.py
+    .venv/bin/python bench/airflow_run.py
+    ;;
+  *) echo "usage: bash bench/run.sh [imports|triggerer|airflow|all] [args]" >&2; exit 2 ;;
+esac
