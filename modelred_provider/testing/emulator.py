@@ -109,7 +109,8 @@ class ModelRedEmulator:
         """The origin, e.g. ``http://127.0.0.1:PORT`` (no trailing slash, no ``/api``)."""
         if self.port is None:
             raise RuntimeError("The emulator is not started: call .start() (or use it as a context manager)")
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def api_key(self) -> str:

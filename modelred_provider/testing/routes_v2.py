@@ -39,7 +39,7 @@ async def create_assessment(request: Request) -> JSONResponse:
             GEN, "Give 'model' (slug) or 'modelId' (id) of a model from GET /api/models", {"field": "model"}
         )
     model = resolve_model(
-        st, caller, slug if slug is not None else model_id, "model" if slug else "modelId", GEN
+        st, caller, slug if slug is not None else model_id, "model" if slug is not None else "modelId", GEN
     )
     if slug is not None and model_id is not None:
         other = resolve_model(st, caller, model_id, "modelId", GEN)

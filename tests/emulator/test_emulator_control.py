@@ -118,8 +118,9 @@ def test_python_control_calls(env):
     assert emu.created_assessments() == ids
 
 
+@pytest.mark.modelred_emulator(assessment_seconds=4)
 def test_cancel_while_running_keeps_progress(modelred_emulator):
-    emu = modelred_emulator  # 2 s assessments
+    emu = modelred_emulator
     api = Api(emu.url)
     aid = api.post("/api/assessments", json={**BODY, "model": "gpt-4o-prod"}).json()["data"]["id"]
     running = wait_for(lambda: (a := api.get(f"/api/assessments/{aid}").json()["data"])["progress"] > 0 and a)

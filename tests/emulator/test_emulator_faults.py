@@ -63,7 +63,7 @@ def test_faults_fire_in_order(fresh):
 
 def test_stall_delays_only_that_request(fresh):
     emu, api = fresh
-    emu.inject_fault("GET", "/api/models", kind="stall", stall_seconds=0.8)
+    emu.inject_fault("GET", "/api/models", kind="stall", stall_seconds=1.2)
     result = {}
 
     def slow():
@@ -76,10 +76,10 @@ def test_stall_delays_only_that_request(fresh):
     time.sleep(0.1)
     t0 = time.monotonic()
     other = Api(emu.url).get("/api/probes")  # the server keeps answering while one request stalls
-    assert other.status_code == 200 and time.monotonic() - t0 < 0.5
+    assert other.status_code == 200 and time.monotonic() - t0 < 0.9
     t.join()
     assert result["resp"].status_code == 200 and result["resp"].json()["data"]
-    assert result["took"] >= 0.8
+    assert result["took"] >= 1.2
 
 
 def test_stall_lets_a_client_time_out(fresh):
