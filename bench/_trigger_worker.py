@@ -251,7 +251,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     server_accepted_end = (await ctl_call("GET", "/_emulator/counts")).get("connections", 0)
     delta = {k: counts1.get(k, 0) - counts0.get(k, 0) for k in set(counts0) | set(counts1)}
     delta = {k: v for k, v in delta.items() if v and "/_emulator" not in k}
-    polls = sum(v for k, v in delta.items() if k.startswith("GET ") and "assessments/" in k)
+    # HTTP GETs of assessments (one per poll; in the shared-stream experiment also the shared lists).
+    polls = sum(v for k, v in delta.items() if k.startswith("GET ") and "/assessments" in k)
     cpu = cpu1 - cpu0
     return {
         "kind": args.kind,

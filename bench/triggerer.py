@@ -178,7 +178,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"{KINDS[kind]:48} {r['cpu_s_per_1000_polls']!s:>17} {net_s:>12} "
               f"{r['rss_per_trigger_kib']:12.1f} {r['tcp_opened_total']:11d} {r['tcp_opened_in_window']:10d} "
               f"{r['loop_lag_max_ms']:7.1f} {r['events_ok']:>4}/{r['n']}  "
-              f"per 1000 checks {r['cpu_s_per_1000_checks_net']}, HTTP requests {r['polls_in_window']}")  # fmt: skip
+              f"per 1000 checks {r['cpu_s_per_1000_checks_net']}, "
+              f"HTTP requests {r['polls_in_window']}")  # fmt: skip
     ours, peer = results.get("modelred"), results.get(PEER)
     if not ours:
         return
