@@ -106,6 +106,9 @@ def test_failing_assessment(test_dags, modelred_emulator, modelred_connection, c
     assert dr.state == "failed"
     assert "ModelRedAssessmentFailedError" in _out(capfd, caplog)
     assert _xcom(dr, "assessment_summary")["status"] == "FAILED"
+    # The retry found the stored assessment FAILED and launched a fresh one (which failed too).
+    assert _ti(dr).try_number == 2
+    assert modelred_emulator.count(*CREATE) == 2
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -118,8 +121,9 @@ def test_gate_failure(test_dags, modelred_emulator, modelred_connection, capfd, 
     assert summary["status"] == "COMPLETED" and summary["gate"]["passed"] is False
     assert any("below min_score=70" in r for r in summary["gate"]["reasons"])
     assert _xcom(dr, "return_value") is None
-    # A gate verdict is final: no retry.
+    # A gate verdict is final: retries=1, yet no second try and no second launch.
     assert _ti(dr).try_number == 1
+    assert modelred_emulator.count(*CREATE) == 1
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from modelred_provider.operators.assessment import ModelRedAssessmentOperator
+from modelred_provider.operators.assessment import ModelRedAssessmentOperator, as_list
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 
 _PROBE = """
@@ -99,3 +99,27 @@ def test_sensor_static_mistakes():
     sensor = ModelRedAssessmentSensor(task_id="s", assessment_id="{{ ti.xcom_pull('x') }}")
     assert "assessment_id" in sensor.template_fields
     assert [link.name for link in sensor.operator_extra_links] == ["ModelRed Assessment"]
+
+
+@pytest.mark.parametrize(
+    ("field", "rendered", "needle"),
+    [
+        ("priority", "urgent", "priority='urgent'"),
+        ("min_score", "150", "min_score='150'"),
+        ("max_risk_level", "severe", "max_risk_level='severe'"),
+        ("test_types", "[not json", "test_types='[not json'"),
+    ],
+)
+def test_templated_values_are_checked_when_the_task_runs(field, rendered, needle):
+    op = _op(**{field: "{{ params.value }}"})
+    setattr(op, field, rendered)  # what rendering the template produced
+    with pytest.raises(ValueError) as info:
+        op.execute({})  # fails before touching the context or the service
+    assert needle in str(info.value)
+
+
+def test_rendered_lists_accept_json_and_commas():
+    assert as_list('["dan", "pi_basic"]', "test_types") == ["dan", "pi_basic"]
+    assert as_list("dan, pi_basic", "test_types") == ["dan", "pi_basic"]
+    with pytest.raises(ValueError, match="test_types"):
+        as_list("[1, 2]", "test_types")

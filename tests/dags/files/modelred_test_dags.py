@@ -56,6 +56,8 @@ for mode, deferrable in (("sync", False), ("deferrable", True)):
             model="broken-endpoint",
             probe_categories=["jailbreak"],
             deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
             **COMMON,
         )
 
@@ -67,6 +69,8 @@ for mode, deferrable in (("sync", False), ("deferrable", True)):
             min_score=70,
             fail_on_severities=["critical"],
             deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
             **COMMON,
         )
 
