@@ -138,7 +138,7 @@ class ModelRedEmulator:
             http=_counting_protocol(self.state),
             ws="none",
             lifespan="off",
-            log_level="warning",
+            log_level="info" if self._access_log else "warning",
             access_log=self._access_log,
             backlog=4096,
             timeout_keep_alive=30,

@@ -62,14 +62,19 @@ def test_cli_serves_keys_duration_and_scenario(tmp_path):
     assert proc.returncode == 0
 
 
-def test_cli_default_key_and_key_orgs():
-    proc, url = start_cli("--key-org", "mr_test_key_0001=org_globex")
+def test_cli_key_orgs_access_log_never_shows_the_key():
+    proc, url = start_cli("--key-org", "mr_test_key_0001=org_globex", "--access-log")
     try:
         models = Api(url).get("/api/models", params={"pageSize": "100"}).json()["data"]
         assert {m["organizationId"] for m in models} == {"org_globex"}
+        assert Api(url, "mr_test_key_9999").get("/api/models").status_code == 401
     finally:
         stop(proc, signal.SIGTERM)
     assert proc.returncode == 0
+    assert proc.stdout is not None and proc.stderr is not None
+    logs = proc.stdout.read() + proc.stderr.read()
+    assert "GET /api/models?pageSize=100" in logs  # the access log is on...
+    assert "mr_test_key_0001" not in logs and "mr_test_key_9999" not in logs  # ...and holds no key
 
 
 @pytest.mark.parametrize(
