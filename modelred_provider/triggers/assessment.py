@@ -84,8 +84,15 @@ class ModelRedAssessmentTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         self._hook = hook = self._new_hook()
-        async with hook:
-            payload = await self._wait(hook)
+        try:
+            async with hook:
+                payload = await self._wait(hook)
+        except Exception as error:  # the connection is missing or unusable: one error event, not a crash
+            payload = make_event(
+                TerminationReason.ERROR,
+                self.assessment_id,
+                f"Cannot poll {self.assessment_id} via connection {self.modelred_conn_id!r}: {error}",
+            )
         self.log.info("ModelRed assessment %s: %s", self.assessment_id, payload["message"])
         yield TriggerEvent(payload)
 
@@ -153,6 +160,3 @@ class ModelRedAssessmentTrigger(BaseTrigger):
                 )
             else:
                 self.log.warning("Could not cancel ModelRed assessment %s: %s", self.assessment_id, error)
-
-
-__all__ = ["ModelRedAssessmentTrigger", "TerminationReason", "make_event"]

@@ -160,3 +160,9 @@ def test_on_kill_of_a_watched_assessment_cancels_nothing(modelred_emulator, mode
     trigger = _trigger(aid, modelred_connection, api_generation="v2", cancel_on_kill=False)
     asyncio.run(trigger.on_kill())
     assert modelred_emulator.count("PATCH", "/api/v2/assessments/{id}") == 0
+
+
+def test_missing_connection_gives_one_error_event(modelred_emulator):
+    (event,) = _events(_trigger("a1", "no_such_connection"))
+    assert event.payload["reason"] == "error"
+    assert "no_such_connection" in event.payload["message"]
