@@ -29,7 +29,7 @@ HTTP_CONN = "bench_http"
 
 def make_trigger(kind: str, assessment_id: str, poll: float, api_path: str) -> Any:
     """The trigger a deferring task would hand to the triggerer, rebuilt from its serialized form."""
-    if kind in ("modelred", "modelred_shared", "modelred_no_trust_env"):
+    if kind.startswith("modelred"):
         from modelred_provider.api.models import ApiGeneration
 
         if kind in ("modelred", "modelred_no_trust_env"):
