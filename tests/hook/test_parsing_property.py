@@ -93,7 +93,7 @@ def _check_types(results: list[Any]) -> None:
                 assert item >= 1
 
 
-@settings(max_examples=2000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=json_values, status=statuses)
 def test_random_json_bodies_give_objects_or_our_errors(body: Any, status: int) -> None:
     text = json.dumps(body)
