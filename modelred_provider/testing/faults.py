@@ -70,6 +70,10 @@ class Fault:
         return asdict(self)
 
 
+def _seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
 def make_fault(
     method: str,
     path: str,
@@ -99,9 +103,9 @@ def make_fault(
         isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
     ):
         raise ValueError(f"status must be an HTTP error status from 400 to 599; got {status!r}")
-    if kind == "stall" and (stall_seconds is None or stall_seconds < 0):
+    if kind == "stall" and not _seconds(stall_seconds):
         raise ValueError("kind='stall' needs stall_seconds= (a number >= 0)")
-    if retry_after is not None and (isinstance(retry_after, bool) or retry_after < 0):
+    if retry_after is not None and not _seconds(retry_after):
         raise ValueError(f"retry_after must be a number of seconds >= 0; got {retry_after!r}")
     return Fault(method.upper(), path, kind, status, count, retry_after, stall_seconds)
 

@@ -56,6 +56,11 @@ def test_faults_over_http(env):
         ({"method": "GET", "path": "/api/models", "kind": "nope"}, "Unknown fault kind"),
         ({"method": "GET", "path": "/api/models", "kind": "status"}, "needs status="),
         ({"method": "GET", "path": "/api/models", "kind": "drop", "colour": "red"}, "colour"),
+        (
+            {"method": "GET", "path": "/api/models", "kind": "status", "status": 429, "retry_after": "3"},
+            "retry_after",
+        ),
+        ({"method": "GET", "path": "/api/models", "kind": "stall", "stall_seconds": "1"}, "stall_seconds"),
     ],
 )
 def test_bad_fault_over_http(env, fault, message):
