@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+# Short assessments keep the suite fast; the waits below are sized for them.
+pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
+
 MODES = ["sync", "deferrable"]
 PATCH_V2 = ("PATCH", "/api/v2/assessments/{id}")
 CREATE = ("POST", "/api/assessments")

@@ -24,6 +24,9 @@ from modelred_provider.operators.assessment import STATE_KEY, ModelRedAssessment
 from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
+# Short assessments keep the suite fast; the waits below are sized for them.
+pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
+
 CREATE = ("POST", "/api/assessments")
 
 

@@ -15,6 +15,9 @@ from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 
+# Short assessments keep the suite fast; the waits below are sized for them.
+pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
+
 
 def _launch(conn_id: str, model: str) -> str:
     hook = ModelRedHook(modelred_conn_id=conn_id)

@@ -11,6 +11,9 @@ from modelred_provider.api.models import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
+# Short assessments keep the suite fast; the waits below are sized for them.
+pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
+
 RESOURCES_GET = "/api/assessments/*"
 
 
