@@ -131,11 +131,16 @@ def check_api_key(raw: Any) -> str:
 
 def mask_key(key: str) -> None:
     """Register the key with Airflow's secrets masker (task logs, rendered fields, XComs)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow without the task SDK
-        return
+    from airflow.sdk.log import mask_secret
+
     mask_secret(key)
+
+
+async def amask_key(key: str) -> None:
+    """:func:`mask_key` for the event loop: the sync one may block on the supervisor channel there."""
+    from airflow.sdk.log import amask_secret
+
+    await amask_secret(key)
 
 
 def _number(
@@ -240,10 +245,11 @@ def _extras(conn: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def settings_from_connection(conn: Any) -> ConnectionSettings:
-    """Validate an Airflow ``Connection`` into :class:`ConnectionSettings`; masks the key first."""
+def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSettings:
+    """Validate an Airflow ``Connection`` into :class:`ConnectionSettings`; masks the key first
+    (``mask=False``: the async caller masks it with :func:`amask_key` itself)."""
     raw_key = getattr(conn, "password", None)
-    if isinstance(raw_key, str) and raw_key.strip():
+    if mask and isinstance(raw_key, str) and raw_key.strip():
         mask_key(raw_key.strip())
     key = check_api_key(raw_key)
     extras = _extras(conn)

@@ -43,7 +43,7 @@ from modelred_provider.api.models import (
     ProbePack,
 )
 from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
-from modelred_provider.hooks.connection import ConnectionSettings, settings_from_connection
+from modelred_provider.hooks.connection import ConnectionSettings, amask_key, settings_from_connection
 
 if TYPE_CHECKING:
     from modelred_provider.hooks._transport_async import AsyncTransport
@@ -92,7 +92,9 @@ class ModelRedHook(BaseHook):
         """The settings, read with ``BaseHook.aget_connection`` (safe on the triggerer's loop)."""
         if self._settings is None:
             conn = await self.aget_connection(self.modelred_conn_id)
-            self._settings = settings_from_connection(conn)
+            if isinstance(conn.password, str) and conn.password.strip():
+                await amask_key(conn.password.strip())
+            self._settings = settings_from_connection(conn, mask=False)
         return self._settings
 
     @property
