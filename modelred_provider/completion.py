@@ -172,7 +172,19 @@ class AssessmentCompletionMixin:
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: the same completion code as the in-process wait."""
-        return self._finish(context, event)
+        try:
+            return self._finish(context, event)
+        finally:
+            self._close_hook()
+
+    def _close_hook(self) -> None:
+        """Release the sync HTTP session if this task opened one (a later call would reopen it)."""
+        hook = self.__dict__.get("hook")
+        if hook is not None:
+            try:
+                hook.close()
+            except Exception as error:
+                self.log.debug("Closing the ModelRed session failed: %s", error)
 
     # --- completion ---------------------------------------------------------------------------
 

@@ -200,6 +200,12 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._validate(at_parse=False)
+        try:
+            return self._execute(context)
+        finally:
+            self._close_hook()
+
+    def _execute(self, context: Context) -> Any:
         assessment = self._reattach(context) or self._launch(context)
         self._launched_id = assessment.id
         self._push_ids(context, assessment)

@@ -97,6 +97,12 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         check_gate_params(self.min_score, self.max_risk_level, self.fail_on_severities)
+        try:
+            return self._execute(context)
+        finally:
+            self._close_hook()
+
+    def _execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())

@@ -97,6 +97,21 @@ def test_five_503s_then_success_ends_in_success(modelred_emulator, modelred_conn
     assert modelred_emulator.count("GET", "/api/assessments/{id}") >= 6
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "drop", "count": 6},
+        {"kind": "html", "status": 502, "count": 6},
+        {"kind": "status", "status": 429, "retry_after": 0.2, "count": 6},
+    ],
+)
+def test_other_transient_faults_are_ridden_out(modelred_emulator, modelred_connection, fault):
+    aid = _launch(modelred_connection, "gpt-4o-prod")
+    modelred_emulator.inject_fault("GET", f"/api/assessments/{aid}", **fault)
+    (event,) = _events(_trigger(aid, modelred_connection, retry_budget=6))
+    assert event.payload["reason"] == "completed"
+
+
 def test_exhausted_budget_gives_one_error_event(modelred_emulator, modelred_connection):
     aid = _launch(modelred_connection, "gpt-4o-prod")
     modelred_emulator.inject_fault("GET", f"/api/assessments/{aid}", kind="status", status=503, count=1000)
