@@ -14,7 +14,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from modelred_provider.hooks._transport_sync import SyncTransport
 
 RES = ApiGeneration.RESOURCES
+_Item = TypeVar("_Item", Model, ProbePack, Assessment)
 #: Guard against a server whose pagination never ends.
 MAX_PAGES = 1000
 
@@ -153,17 +154,13 @@ class ModelRedHook(BaseHook):
         self, *, search: str | None = None, provider: str | None = None, status: str = "both"
     ) -> list[Model]:
         """Every model the key sees (all pages)."""
-        models: list[Model] = []
-        for page in range(1, MAX_PAGES + 1):
-            spec = endpoints.list_models(
+        return self._all_pages(
+            lambda page: endpoints.list_models(
                 page, page_size=self.page_size, search=search, provider=provider, status=status
-            )
-            payload = self._transport.call(spec)
-            items = parsing.unwrap_list(payload, "models", spec.operation)
-            models.extend(parsing.parse_model(item, spec.operation) for item in items)
-            if not items or page >= parsing.total_pages(payload):
-                break
-        return models
+            ),
+            "models",
+            parsing.parse_model,
+        )
 
     def get_model(self, identifier: str) -> Model:
         """A model by database id or slug; on 404 falls back to the list and matches ``modelId``."""
@@ -192,9 +189,11 @@ class ModelRedHook(BaseHook):
         for page in range(2, min(pages, MAX_PAGES) + 1):
             spec = endpoints.list_probes(category, severity, tier, page=page)
             more = parsing.parse_probe_index(self._transport.call(spec), spec.operation)
-            if not more.probes:
+            known = {probe.key for probe in index.probes}
+            fresh = tuple(probe for probe in more.probes if probe.key not in known)
+            if not fresh:  # an empty page, or a server ignoring `page`
                 break
-            index = dataclasses.replace(index, probes=index.probes + more.probes)
+            index = dataclasses.replace(index, probes=index.probes + fresh)
         return index
 
     def list_probe_packs(
@@ -206,22 +205,54 @@ class ModelRedHook(BaseHook):
         imported: bool = False,
     ) -> list[ProbePack]:
         """v2 probe packs: the ones you own, or (``imported=True``) the ones you imported. All pages."""
-        packs: list[ProbePack] = []
-        for page in range(1, MAX_PAGES + 1):
-            spec = endpoints.list_probe_packs(
+        return self._all_pages(
+            lambda page: endpoints.list_probe_packs(
                 page,
                 imported=imported,
                 category=category,
                 search=search,
                 is_public=is_public,
                 page_size=self.page_size,
-            )
+            ),
+            "probe packs",
+            parsing.parse_probe_pack,
+        )
+
+    def _all_pages(
+        self,
+        build: Callable[[int], endpoints.RequestSpec],
+        what: str,
+        parse: Callable[[dict[str, Any], str], _Item],
+        *,
+        single_page: bool = False,
+        enough: int | None = None,
+    ) -> list[_Item]:
+        """Follow ``page`` until ``totalPages`` (or an empty page, or ``enough`` items).
+
+        A page that only repeats items already seen ends the walk: a server ignoring ``page`` would
+        otherwise be read up to ``MAX_PAGES`` times.
+        """
+        found: list[_Item] = []
+        seen: set[str] = set()
+        for page in range(1, MAX_PAGES + 1):
+            spec = build(page)
             payload = self._transport.call(spec)
-            items = parsing.unwrap_list(payload, "probe packs", spec.operation)
-            packs.extend(parsing.parse_probe_pack(item, spec.operation) for item in items)
-            if not items or page >= parsing.total_pages(payload):
+            parsed = [
+                parse(item, spec.operation) for item in parsing.unwrap_list(payload, what, spec.operation)
+            ]
+            fresh = [item for item in parsed if item.id not in seen]
+            if parsed and not fresh:
+                self.log.warning(
+                    "ModelRed %s: page %d repeats earlier items; stopping there", spec.operation, page
+                )
                 break
-        return packs
+            seen.update(item.id for item in fresh)
+            found.extend(fresh)
+            if single_page or not parsed or page >= parsing.total_pages(payload):
+                break
+            if enough is not None and len(found) >= enough:
+                break
+        return found
 
     # ------------------------------------------------------------------ assessments
 
@@ -330,20 +361,16 @@ class ModelRedHook(BaseHook):
             raise ModelRedConfigurationError(f"limit must be a positive whole number or None, got {limit!r}")
         wanted = None if status is None else AssessmentStatus(endpoints._status_filter(status))
         generation = ApiGeneration(api_generation)
-        found: list[Assessment] = []
-        for page in range(1, MAX_PAGES + 1):
-            spec = endpoints.list_assessments(
+        listed = self._all_pages(
+            lambda page: endpoints.list_assessments(
                 generation, page=page, limit=limit, status=status, page_size=self.page_size
-            )
-            payload = self._transport.call(spec)
-            items = parsing.unwrap_list(payload, "assessments", spec.operation)
-            for item in items:
-                assessment = parsing.parse_assessment(item, generation, spec.operation)
-                if wanted is None or assessment.status is wanted:
-                    found.append(self._with_url(assessment))
-            done = generation is RES or not items or page >= parsing.total_pages(payload)
-            if done or (limit is not None and len(found) >= limit):
-                break
+            ),
+            "assessments",
+            lambda item, operation: parsing.parse_assessment(item, generation, operation),
+            single_page=generation is RES,  # the resources API takes only `limit`
+            enough=limit,
+        )
+        found = [self._with_url(a) for a in listed if wanted is None or a.status is wanted]
         return found[:limit] if limit is not None else found
 
     def cancel_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> None:

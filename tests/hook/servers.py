@@ -36,6 +36,7 @@ class Script:
 def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms delayed-ACK stall
 
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

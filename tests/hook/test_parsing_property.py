@@ -160,3 +160,40 @@ def test_malformed_answers_are_typed_errors() -> None:
         assert "without an id" in str(err)
     else:
         raise AssertionError("an assessment without id was accepted")
+
+
+def test_the_hook_over_http_gives_objects_or_our_errors(monkeypatch, tmp_path) -> None:
+    """The same property end to end: random bodies and statuses served over real HTTP to the hook."""
+    from modelred_provider.hooks.modelred import ModelRedHook
+
+    from .conftest import set_connection
+    from .servers import Script, scripted_server
+
+    script = Script()
+    with scripted_server(script) as origin:
+        set_connection(monkeypatch, origin, conn_id="modelred_fuzz", max_retries=0)
+        hook = ModelRedHook("modelred_fuzz")
+        calls = [
+            lambda: hook.get_assessment("asm_1"),
+            lambda: hook.get_assessment("asm_1", api_generation=ApiGeneration.V2),
+            lambda: hook.list_models(),
+            lambda: hook.get_probes(),
+            lambda: hook.list_probe_packs(),
+            lambda: hook.list_assessments(api_generation=ApiGeneration.V2),
+        ]
+
+        @settings(max_examples=400, deadline=None, database=None)
+        @given(body=json_values, status=statuses, which=st.integers(0, len(calls) - 1))
+        def check(body: Any, status: int, which: int) -> None:
+            script.status = 200 if status in (204, 301) else status  # no body / no Location
+            script.body = json.dumps(body).encode()
+            try:
+                result = calls[which]()
+            except ModelRedError:
+                return
+            assert 200 <= script.status < 300
+            _check_types(result if isinstance(result, list) else [result])
+
+        check()
+        hook.close()
+    assert len(script.received) >= 400
