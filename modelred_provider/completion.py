@@ -16,7 +16,6 @@ from modelred_provider.api.models import ApiGeneration, Assessment
 from modelred_provider.exceptions import (
     ModelRedAssessmentError,
     ModelRedAssessmentFailedError,
-    ModelRedAssessmentTimeoutError,
     ModelRedQualityGateError,
 )
 from modelred_provider.gate import (
@@ -27,7 +26,7 @@ from modelred_provider.gate import (
     is_templated,
 )
 from modelred_provider.links import XCOM_ASSESSMENT_ID, XCOM_ASSESSMENT_URL
-from modelred_provider.outcome import REASON_EXCEPTIONS, TerminationReason, make_event, parse_reason
+from modelred_provider.outcome import REASON_EXCEPTIONS, TerminationReason, parse_reason
 from modelred_provider.polling import PollPolicy
 from modelred_provider.summary import build_summary, render_report
 
@@ -309,14 +308,3 @@ class AssessmentCompletionMixin:
             return self.hook.assessment_url(assessment_id)
         except Exception:
             return assessment_id
-
-
-__all__ = [
-    "XCOM_SUMMARY",
-    "AssessmentCompletionMixin",
-    "ModelRedAssessmentTimeoutError",
-    "add_asset_outlet",
-    "check_gate_params",
-    "check_positive",
-    "make_event",
-]
