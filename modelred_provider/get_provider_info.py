@@ -9,7 +9,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-modelred",
         "name": "ModelRed",
-        "description": "Run ModelRed LLM red-team assessments from Airflow, defer while they run, gate on the score.",
+        "description": (
+            "Run ModelRed LLM red-team assessments from Airflow, defer while they run, gate on the score."
+        ),
         "versions": ["0.1.0"],
         "integrations": [
             {
@@ -22,7 +24,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "ModelRed", "python-modules": ["modelred_provider.operators.assessment"]}
         ],
-        "sensors": [{"integration-name": "ModelRed", "python-modules": ["modelred_provider.sensors.assessment"]}],
+        "sensors": [
+            {"integration-name": "ModelRed", "python-modules": ["modelred_provider.sensors.assessment"]}
+        ],
         "triggers": [
             {"integration-name": "ModelRed", "python-modules": ["modelred_provider.triggers.assessment"]}
         ],
@@ -35,7 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "organization_id": {
                         "label": "Organization ID",
-                        "description": "Sent as x-organization-id (resources API) to scope what the key sees.",
+                        "description": "Sent as x-organization-id (resources API): scopes what the key sees.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "timeout": {
@@ -44,7 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_retries": {
                         "label": "Retry limit",
-                        "description": "Extra attempts for a request that failed transiently (429, 502-504, network).",
+                        "description": "Extra attempts after a transient failure (429, 502-504, network).",
                         "schema": {"type": ["integer", "null"], "default": 3},
                     },
                     "verify_ssl": {
