@@ -20,23 +20,32 @@ KEEP = (
     ("ModelRed assessment", "RESULT "),
     ("quality gate", "GATE   "),
     ("Task failed", "FAILED "),
-    ("DagRun Finished", "RUN    "),
 )
+
+
+SUFFIX = re.compile(r"\s+\[[\w.]+\]\s+\w+=.*$")  # structlog's "[logger] loc=..." at a message's end
 
 
 def main() -> None:
     in_block = False
+    prev_level = ""
     running: dict[str, int] = {}
     for raw in sys.stdin:
         line = raw.rstrip("\n")
         match = LINE.match(line)
         if not match:
             # Continuation of a multi-line message (the assessment report) or a task's print().
-            if line.strip() and (in_block or not line.startswith((" ", "\t"))):
-                print(f"           {line}", flush=True)
+            shown = in_block or (prev_level not in ("warning", "error") and not line.startswith((" ", "\t")))
+            if line.strip() and shown:
+                print(f"           {SUFFIX.sub('', line)}", flush=True)
             continue
         in_block = False
         msg, level, logger = match["msg"], match["level"], match["logger"] or ""
+        prev_level = level
+        if "DagRun Finished" in msg:
+            state = re.search(r"state=(\w+)", msg)
+            print(f"RUN        DagRun finished: {state[1] if state else msg}", flush=True)
+            continue
         started = re.search(r"\[DAG TEST\] starting task_id=(\S+)", msg)
         if started:
             print(f"TASK       {started[1]} starts", flush=True)

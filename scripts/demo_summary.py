@@ -22,7 +22,7 @@ def main(dag_id: str) -> int:
             run.get_task_instances(session=session), key=lambda t: t.start_date or run.start_date
         ):
             print(f"  {ti.task_id:<14} {ti.state}")
-        summary = None
+        summary, source = None, ""
         for key in ("return_value", "assessment_summary"):
             row = (
                 session.query(XComModel)
@@ -30,7 +30,7 @@ def main(dag_id: str) -> int:
                 .one_or_none()
             )
             if row is not None:
-                summary = XComModel.deserialize_value(row)
+                summary, source = XComModel.deserialize_value(row), key
                 break
     if summary is None:
         print("The assessment task published no summary.")
@@ -47,7 +47,7 @@ def main(dag_id: str) -> int:
     for reason in gate.get("reasons", []):
         print(f"            - {reason}")
     print()
-    print("The task's return value (XCom):")
+    print(f"The summary as the task published it (XCom {source!r}):")
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 
