@@ -313,8 +313,7 @@ class ModelRedHook(BaseHook):
                         "will look for the assessment before sending again",
                         err,
                     )
-                elif is_safe_to_resend(err):
-                    state.ambiguous = False
+                elif is_safe_to_resend(err):  # an earlier ambiguous attempt still gets looked for
                     self.log.info("ModelRed create assessment: %s; the server did not process it", err)
                 raise
             if not created.test_types and not created.probe_pack_ids:

@@ -160,3 +160,17 @@ def test_persistent_ambiguity_gives_up_with_the_last_error(
         hook.create_assessment("gpt-4o-prod", test_types=PROBES)
     assert _created(emu, before) == []
     assert emu.count("POST", POST_RES) == 3
+
+
+def test_an_ambiguous_attempt_is_still_looked_for_after_a_later_429(
+    emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = make_hook(monkeypatch, emu.url)
+    before = set(emu.created_assessments())
+    emu.inject_fault("POST", POST_RES, kind="status", status=502)  # not processed: looked for, resent
+    emu.inject_fault("POST", POST_RES, kind="status", status=429)  # not processed: resent
+    emu.inject_fault("POST", POST_RES, kind="process_then_504")  # processed: must be found
+    assessment = hook.create_assessment("gpt-4o-prod", test_types=PROBES)
+    assert _created(emu, before) == [assessment.id]
+    assert emu.count("POST", POST_RES) == 3
+    assert emu.count("GET", POST_RES) == 1 + 3  # before, and before each resend after the 502
