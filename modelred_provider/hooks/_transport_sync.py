@@ -26,22 +26,23 @@ from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings, n
 MAX_REDIRECTS = 3
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    seen = set()
-    while id(error) not in seen:
-        seen.add(id(error))
-        nested = error.__cause__ or error.__context__
-        if nested is None and error.args and isinstance(error.args[-1], BaseException):
-            nested = error.args[-1]
-        if nested is None:
-            break
-        error = nested
-    return error
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and all nested in it (causes, contexts, urllib3 ``reason``, args), outermost first."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if any(current is known for known in found):
+            continue
+        found.append(current)
+        nested = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        pending.extend(n for n in nested if isinstance(n, BaseException))
+    return found
 
 
 def _reason(error: BaseException) -> str:
-    root = _root_cause(error)
-    text = getattr(root, "strerror", None) or str(getattr(root, "reason", "") or "") or str(root)
+    root = _chain(error)[-1]
+    text = getattr(root, "strerror", None) or str(root)
     return (text or type(root).__name__)[:200]
 
 
@@ -49,24 +50,8 @@ def _is_connect_failure(error: requests.exceptions.ConnectionError) -> bool:
     """True when the TCP connection was never made (refused, DNS, unreachable): nothing was sent."""
     from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError | NameResolutionError | ConnectionRefusedError):
-            return True
-        for nested in (
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            *current.args,
-        ):
-            if isinstance(nested, BaseException):
-                pending.append(nested)
-    return False
+    never_sent = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
+    return any(isinstance(nested, never_sent) for nested in _chain(error))
 
 
 def translate_error(
