@@ -167,8 +167,15 @@ def test_worker_death_after_launch_retries_and_reattaches(
         lambda: emulator_process.count(CREATE) - creations_before == 1,
         timeout=60,
     )
-    assessment_id = _xcom(stack, dag_id, run_id, "assess", "assessment_id")
+    # The operator pushes the id to XCom right after the launch, before it starts waiting.
+    assessment_id = wait_until(
+        "the first try to push the assessment id",
+        lambda: _xcom(stack, dag_id, run_id, "assess", "assessment_id"),
+        timeout=30,
+        diagnostics=stack.diagnostics,
+    )
     ti = stack.task_instance(dag_id, run_id, "assess")
+    assert ti["state"] == "running" and ti["try_number"] == 1, ti
     assert ti["pid"], f"the running task instance has no pid: {ti}"
 
     os.kill(ti["pid"], signal.SIGKILL)  # the task process dies mid-wait, like an OOM kill
