@@ -32,7 +32,7 @@ def make_trigger(kind: str, assessment_id: str, poll: float, api_path: str) -> A
     if kind.startswith("modelred"):
         from modelred_provider.api.models import ApiGeneration
 
-        if kind in ("modelred", "modelred_no_trust_env"):
+        if kind in ("modelred", "modelred_no_trust_env", "modelred_fast_path"):
             from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger as cls
         else:
             from _shared_stream_trigger import SharedPollModelRedTrigger as cls  # type: ignore[no-redef]
@@ -43,6 +43,11 @@ def make_trigger(kind: str, assessment_id: str, poll: float, api_path: str) -> A
             poll_interval=poll,
             deadline=None,
         )
+    elif kind == "floor":
+        from _floor_trigger import FloorTrigger
+
+        conn = json.loads(os.environ["AIRFLOW_CONN_BENCH_MODELRED"])
+        trigger = FloorTrigger(url=f"{conn['host']}/{api_path}/{assessment_id}", poll_interval=poll)
     elif kind == "http_sensor":
         from _peer_triggers import HttpSensorTriggerWithCheck
 
@@ -167,9 +172,31 @@ def session_without_trust_env() -> None:
     transport._new_session = new_session
 
 
+def retry_fast_path() -> None:
+    """Experiment: the first attempt of a request skips tenacity; only a failure enters the retry loop.
+
+    ``AsyncTransport.call`` builds a ``tenacity.AsyncRetrying`` for every request. Sending once directly
+    and handing a failure to the unchanged retry loop keeps the retry rules for failures while a
+    healthy poll pays nothing for them. (A bench measurement of a proposed hook change, not a fix.)
+    """
+    from modelred_provider.hooks import _transport_async as transport
+
+    original = transport.AsyncTransport.call
+
+    async def call(self: Any, spec: Any, should_retry: Any = None) -> Any:
+        try:
+            return await self.send_once(spec)
+        except Exception:
+            return await original(self, spec, should_retry)
+
+    transport.AsyncTransport.call = call  # type: ignore[method-assign]
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.kind == "modelred_no_trust_env":
+    if args.kind in ("modelred_no_trust_env", "modelred_fast_path"):
         session_without_trust_env()
+    if args.kind == "modelred_fast_path":
+        retry_fast_path()
     loop = asyncio.get_running_loop()
     conns = ConnectionCounter(loop)
     heartbeat = Heartbeat()

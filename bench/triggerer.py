@@ -39,8 +39,10 @@ from _common import (
 KINDS = {
     "modelred": "ModelRedAssessmentTrigger (ours)",
     "modelred_no_trust_env": "ours, session trust_env=False (experiment)",
+    "modelred_fast_path": "ours, trust_env=False + retry fast path (exp.)",
     "modelred_shared": "ours + shared list, limit=100 (experiment)",
     "modelred_shared_all": "ours + shared list, limit=N (experiment)",
+    "floor": "floor: bare aiohttp GET, one shared session",
     "http_sensor": "HttpSensorTrigger + status check (peer)",
     "http_event": "HttpEventTrigger + response_check_path (peer)",
     "idle": "harness alone, no triggers (baseline)",
@@ -132,7 +134,7 @@ def main() -> int:
         "--no-stagger starts all at once, as after a triggerer restart",
     )
     ap.add_argument("--profile", action="store_true", help="cProfile each window (artifacts/bench/)")
-    ap.add_argument("--kinds", default="idle,modelred,http_sensor,http_event", help=", ".join(KINDS))
+    ap.add_argument("--kinds", default=",".join(KINDS), help=f"default all: {', '.join(KINDS)}")
     args = ap.parse_args()
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     for k in kinds:
@@ -156,7 +158,7 @@ def main() -> int:
                 continue
             print(json.dumps(results[kind], indent=1))
     report(results, args)
-    save("triggerer", {"machine": m, "args": vars(args), "results": results})
+    save("triggerer" if args.stagger else "triggerer-lockstep", {"machine": m, "args": vars(args), "results": results})
     return 0 if all(k in results for k in kinds) else 1
 
 
