@@ -37,6 +37,7 @@ from _common import (
 )
 
 KINDS = {
+    "idle": "harness alone, no triggers (baseline)",
     "modelred": "ModelRedAssessmentTrigger (ours)",
     "modelred_no_trust_env": "ours, session trust_env=False (experiment)",
     "modelred_fast_path": "ours, trust_env=False + retry fast path (exp.)",
@@ -45,7 +46,6 @@ KINDS = {
     "floor": "floor: bare aiohttp GET, one shared session",
     "http_sensor": "HttpSensorTrigger + status check (peer)",
     "http_event": "HttpEventTrigger + response_check_path (peer)",
-    "idle": "harness alone, no triggers (baseline)",
 }
 PEER = "http_sensor"
 
@@ -158,7 +158,8 @@ def main() -> int:
                 continue
             print(json.dumps(results[kind], indent=1))
     report(results, args)
-    save("triggerer" if args.stagger else "triggerer-lockstep", {"machine": m, "args": vars(args), "results": results})
+    name = "triggerer" if args.stagger else "triggerer-lockstep"
+    save(name, {"machine": m, "args": vars(args), "results": results})
     return 0 if all(k in results for k in kinds) else 1
 
 
