@@ -311,6 +311,26 @@ class AirflowStack:
         # The scheduler gets TERM first, so it does not react to the others going away.
         order = ("scheduler", "triggerer", "dag-processor", "api-server")
         stop_all([self.components[n] for n in order if n in self.components])
+        # Task processes get their own process group from their supervisor (setpgid), so one still
+        # running when a test failed outlives the groups above. Every process of this deployment has
+        # our unique AIRFLOW_HOME in its environment: find those by pid and KILL them.
+        for pid in self.leftover_pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def leftover_pids(self) -> list[int]:
+        marker = f"AIRFLOW_HOME={self.home}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:  # gone, or not ours to read
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+        return found
 
     def diagnostics(self) -> str:
         return "\n".join(c.describe() for c in self.components.values())
