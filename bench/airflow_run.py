@@ -202,6 +202,8 @@ def main() -> int:
         t = time.monotonic()
         stack.start()
         print(f"Airflow up in {time.monotonic() - t:.0f} s (home {stack.home})")
+        warm_run = stack.trigger("modelred_bench_warmup")
+        stack.wait_task_state("modelred_bench_warmup", warm_run, "warm", ["success"], timeout=180)
         if "worker" not in skip:
             for dag_id in (DEFERRABLE, BLOCKING):
                 r = worker_time(stack, emu, dag_id, args.assessment_seconds)
