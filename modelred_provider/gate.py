@@ -5,6 +5,8 @@ Pure functions over :class:`~modelred_provider.api.models.Report`; used by the o
 
 from __future__ import annotations
 
+import ast
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,30 @@ from modelred_provider.api.models import RISK_LEVELS, SEVERITIES, Report
 def is_templated(value: Any) -> bool:
     """A value Airflow will render at run time; checking it at DAG parse would be premature."""
     return isinstance(value, str) and "{{" in value
+
+
+def as_list(value: Any, param: str) -> list[str] | None:
+    """A list of strings; a rendered template gives a string: a JSON list, the Python repr of a list
+    (what ``"{{ params.x }}"`` renders for a list param), or comma-separated values."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ValueError(f"{param}={value!r} is not a valid JSON list of strings.") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{param}={value!r} must be a list of non-empty strings.")
+    if not value:
+        raise ValueError(f"{param} is empty: give at least one value, or leave it out.")
+    return list(value)
 
 
 def check_min_score(value: Any, param: str = "min_score") -> float | None:
@@ -39,9 +65,9 @@ def check_risk_level(value: Any, param: str = "max_risk_level") -> str | None:
 
 
 def check_severities(value: Any, param: str = "fail_on_severities") -> tuple[str, ...]:
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         return ()
-    items = [value] if isinstance(value, str) else list(value)
+    items = as_list(value, param) or []
     out = []
     for item in items:
         sev = str(item).strip().lower()

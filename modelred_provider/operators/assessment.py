@@ -12,7 +12,6 @@ and every try launches its own assessment.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
@@ -24,7 +23,7 @@ from modelred_provider.completion import (
     check_gate_params,
     check_positive,
 )
-from modelred_provider.gate import check_severities, is_templated
+from modelred_provider.gate import as_list, check_severities, is_templated
 from modelred_provider.links import ModelRedAssessmentLink
 from modelred_provider.polling import DEFAULT_RETRY_BUDGET
 
@@ -39,25 +38,7 @@ STATE_KEY = "modelred_assessment"
 
 _PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severities")
 
-
-def as_list(value: Any, param: str) -> list[str] | None:
-    """A list of strings; a rendered template may give a JSON or comma-separated string."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise ValueError(f"{param}={value!r} is not a valid JSON list of strings.") from None
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()]
-    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"{param}={value!r} must be a list of non-empty strings.")
-    if not value:
-        raise ValueError(f"{param} is empty: give at least one value, or leave it out.")
-    return list(value)
+__all__ = ["STATE_KEY", "ModelRedAssessmentOperator", "as_list"]
 
 
 class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):

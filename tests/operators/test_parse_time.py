@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from modelred_provider.gate import check_severities
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator, as_list
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 
@@ -123,3 +124,15 @@ def test_rendered_lists_accept_json_and_commas():
     assert as_list("dan, pi_basic", "test_types") == ["dan", "pi_basic"]
     with pytest.raises(ValueError, match="test_types"):
         as_list("[1, 2]", "test_types")
+
+
+def test_list_params_rendered_by_jinja_are_read_back():
+    # "{{ params.x }}" renders a list param as its Python repr, a string: it must still work.
+    op = _op(test_types="{{ params.tt }}", fail_on_severities="{{ params.sevs }}")
+    op.render_template_fields({"params": {"tt": ["dan", "pi_basic"], "sevs": ["critical", "High"]}})
+    assert op.test_types == "['dan', 'pi_basic']"  # what Airflow hands the operator
+    assert as_list(op.test_types, "test_types") == ["dan", "pi_basic"]
+    assert check_severities(op.fail_on_severities) == ("critical", "high")
+    assert check_severities('["low"]') == ("low",)
+    with pytest.raises(ValueError, match="fail_on_severities contains 'severe'"):
+        check_severities("critical, severe")
