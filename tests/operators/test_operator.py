@@ -211,7 +211,6 @@ def test_retry_reattaches_to_the_running_assessment(modelred_emulator, modelred_
 def test_retry_takes_a_completed_result_and_relaunches_after_failure(modelred_emulator, modelred_connection):
     done_id, _ = _complete_event(modelred_connection, "gpt-4o-prod")
     assert modelred_emulator.created_assessments() == [done_id]
-    (done_id,) = modelred_emulator.created_assessments()
     store = FakeStateStore()
     store.set(STATE_KEY, {"assessment_id": done_id, "api_generation": "resources", "model": "gpt-4o-prod"})
     summary = _op(modelred_connection, deferrable=True).execute(make_context(store=store))
@@ -230,8 +229,7 @@ def test_retry_takes_a_completed_result_and_relaunches_after_failure(modelred_em
 
 def test_sync_wait_logs_progress_and_returns_the_summary(modelred_emulator, modelred_connection, capfd):
     op = _op(modelred_connection, deferrable=False, min_score=10)
-    if True:
-        summary = op.execute(make_context())
+    summary = op.execute(make_context())
     assert summary["status"] == "COMPLETED" and summary["gate"]["passed"] is True
     out = _out(capfd)
     progress = re.findall(r"Assessment \S+: (?:QUEUED|RUNNING|COMPLETED), (\d+)%", out)

@@ -169,8 +169,9 @@ def test_on_kill_cancels_best_effort_and_never_raises(modelred_emulator, modelre
     asyncio.run(trigger.on_kill())
     # v2 with an API key: the PATCH was sent, refused with 403, and reported as a warning.
     assert modelred_emulator.count("PATCH", "/api/v2/assessments/{id}") == 1
-    assert "cancel it in the ModelRed UI" in _out(capfd)
-    assert modelred_emulator.api_key not in _out(capfd)
+    out = _out(capfd)  # read once: a second readouterr() would be empty
+    assert "cancel it in the ModelRed UI" in out
+    assert modelred_emulator.api_key not in out
 
 
 def test_on_kill_of_a_watched_assessment_cancels_nothing(modelred_emulator, modelred_connection):
