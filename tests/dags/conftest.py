@@ -1,7 +1,8 @@
 """``dag.test()`` needs a migrated metadata DB and the DAG files inside the DAGs folder.
 
-The root conftest gives a temporary AIRFLOW_HOME; here the DAGs folder becomes ``tests/dags/files``
-and ``airflow db migrate`` runs once per session (in a subprocess, as a user would run it).
+The root conftest gives a temporary AIRFLOW_HOME and a session DAGs folder holding a copy of
+``tests/dags/files``; here ``airflow db migrate`` runs once per session (in a subprocess, as a user
+would run it).
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ from typing import Any
 
 import pytest
 
-DAGS_FOLDER = Path(__file__).parent / "files"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
+DAGS_FOLDER = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
-    import airflow.settings
-
-    # Airflow may have been imported (and read the DAGs folder) before this conftest ran.
-    airflow.settings.DAGS_FOLDER = str(DAGS_FOLDER)
     airflow_bin = Path(sys.executable).with_name("airflow")
     subprocess.run(
         [str(airflow_bin), "db", "migrate"],

@@ -29,14 +29,11 @@ def migrated_airflow_db() -> None:
 
 @pytest.fixture
 def examples_env(migrated_airflow_db: None, modelred_connection: str) -> Iterator[str]:
-    """The DAGs folder on dags_examples/, quick polling, and the emulator as ``modelred_default``."""
-    import airflow.settings
+    """Quick polling and the emulator as ``modelred_default``.
 
+    The session DAGs folder (tests/conftest.py) holds a copy of dags_examples/, as ``dag.test()`` needs.
+    """
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(EXAMPLES))
-        # Airflow read the DAGs folder at import (and tests/dags sets it for its session): dag.test()
-        # serializes the DAGs of settings.DAGS_FOLDER, so point that at the examples too.
-        mp.setattr(airflow.settings, "DAGS_FOLDER", str(EXAMPLES))
         mp.setenv("MODELRED_POLL_INTERVAL", "0.5")
         yield modelred_connection
 
