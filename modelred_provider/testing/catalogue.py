@@ -62,30 +62,57 @@ def _seed() -> dict[str, list[dict[str, Any]]]:
     return data
 
 
+def model_record(
+    model_id: str,
+    *,
+    provider: str,
+    model_name: str,
+    display_name: str,
+    description: str | None,
+    organization_id: str,
+    created_at: str,
+    is_active: bool = True,
+    outcome: str = "pass",
+    error: str | None = None,
+    record_id: str | None = None,
+) -> dict[str, Any]:
+    """A stored model: the wire fields plus ``organizationId`` and the default outcome (``_outcome``,
+    ``_error``). The one shape for seeded models, scenario-added models and ``POST /api/models``."""
+    return {
+        "id": record_id or stable_id("mdl_", model_id),
+        "modelId": model_id,
+        "provider": provider,
+        "modelName": model_name,
+        "displayName": display_name,
+        "description": description,
+        "isActive": is_active,
+        "lastTested": None,
+        "testCount": 0,
+        "createdAt": created_at,
+        "updatedAt": created_at,
+        "organizationId": organization_id,
+        "_outcome": outcome,
+        "_error": error,
+    }
+
+
 def seed_models() -> list[dict[str, Any]]:
-    """The seeded models as stored records (wire fields plus ``organizationId`` and the default outcome)."""
-    out = []
-    for n, m in enumerate(_seed()["models"]):
-        created = f"2025-0{1 + n % 9}-1{n % 10}T09:30:00.000Z"
-        out.append(
-            {
-                "id": stable_id("mdl_", m["modelId"]),
-                "modelId": m["modelId"],
-                "provider": m["provider"],
-                "modelName": m["modelName"],
-                "displayName": m["displayName"],
-                "description": m["description"],
-                "isActive": m["isActive"],
-                "lastTested": None,
-                "testCount": 0,
-                "createdAt": created,
-                "updatedAt": created,
-                "organizationId": m["organizationId"],
-                "_outcome": m["outcome"],
-                "_error": m["error"],
-            }
+    """The seeded models as stored records (see :func:`model_record`)."""
+    return [
+        model_record(
+            m["modelId"],
+            provider=m["provider"],
+            model_name=m["modelName"],
+            display_name=m["displayName"],
+            description=m["description"],
+            organization_id=m["organizationId"],
+            created_at=f"2025-0{1 + n % 9}-1{n % 10}T09:30:00.000Z",
+            is_active=m["isActive"],
+            outcome=m["outcome"],
+            error=m["error"],
         )
-    return out
+        for n, m in enumerate(_seed()["models"])
+    ]
 
 
 def seed_probes() -> list[dict[str, Any]]:

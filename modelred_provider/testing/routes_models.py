@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -101,26 +100,21 @@ async def create_model(request: Request) -> JSONResponse:
         raise validation_error(
             gen, "Invalid model: " + "; ".join(f"{k} {v}" for k, v in problems.items()), problems
         )
-    assert isinstance(model_id, str) and isinstance(provider, str) and isinstance(config, dict)
+    assert isinstance(model_id, str) and isinstance(provider, str) and isinstance(display, str)
+    assert isinstance(config, dict)
     org = next(iter(caller.orgs))  # the one organisation the request acts in
     now = iso(time.time())
-    record: dict[str, Any] = {
-        "id": catalogue.stable_id("mdl_", model_id + now),
-        "modelId": model_id,
-        "provider": provider.lower(),
-        "modelName": str(config.get("model") or config.get("modelName") or model_id),
-        "displayName": display,
-        "description": desc,
-        "isActive": True,
-        "lastTested": None,
-        "testCount": 0,
-        "createdAt": now,
-        "updatedAt": now,
-        "organizationId": org,
-        "providerConfig": config,
-        "_outcome": "pass",
-        "_error": None,
-    }
+    record = catalogue.model_record(
+        model_id,
+        provider=provider.lower(),
+        model_name=str(config.get("model") or config.get("modelName") or model_id),
+        display_name=display,
+        description=desc,
+        organization_id=org,
+        created_at=now,
+        record_id=catalogue.stable_id("mdl_", model_id + now),
+    )
+    record["providerConfig"] = config  # stored, never echoed (model_wire leaves it out)
     state_of(request).create_model(record)
     return ok({"success": True, "data": model_wire(record)}, 201)
 

@@ -160,23 +160,15 @@ class EmulatorState:
                 model = self.models.get(ident) or self.models.get(self.model_slugs.get(ident, ""))
                 if model is None:
                     org = spec.organization_id or catalogue.ORG_ACME
-                    now = iso(time.time())
-                    model = {
-                        "id": catalogue.stable_id("mdl_", ident),
-                        "modelId": ident,
-                        "provider": spec.provider or "rest",
-                        "modelName": ident,
-                        "displayName": spec.display_name or ident,
-                        "description": "Added by the emulator scenario.",
-                        "isActive": True,
-                        "lastTested": None,
-                        "testCount": 0,
-                        "createdAt": now,
-                        "updatedAt": now,
-                        "organizationId": org,
-                        "_outcome": "pass",
-                        "_error": None,
-                    }
+                    model = catalogue.model_record(
+                        ident,
+                        provider=spec.provider or "rest",
+                        model_name=ident,
+                        display_name=spec.display_name or ident,
+                        description="Added by the emulator scenario.",
+                        organization_id=org,
+                        created_at=iso(time.time()),
+                    )
                     self._add_model(model)
                     self.organizations.add(org)
                 resolved[model["id"]] = spec
