@@ -51,6 +51,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Extra attempts after a transient failure (429, 502-504, network).",
                         "schema": {"type": ["integer", "null"], "default": 3},
                     },
+                    "retry_max_seconds": {
+                        "label": "Retry time limit (seconds)",
+                        "description": "Total time one call may spend retrying before it fails.",
+                        "schema": {"type": ["number", "null"], "default": 120},
+                    },
                     "verify_ssl": {
                         "label": "Verify TLS certificates",
                         "schema": {"type": ["boolean", "null"], "default": True},
