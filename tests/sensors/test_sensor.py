@@ -60,10 +60,13 @@ def test_deferrable_defers_without_owning_the_assessment(modelred_emulator, mode
 
 
 def test_poke_returns_the_operator_summary(modelred_emulator, modelred_connection):
+    # A long assessment that we end by hand: the first poke sees it running however loaded the machine.
+    modelred_emulator.assessment_seconds = 600
     aid = _launch(modelred_connection, "gpt-4o-prod")
     sensor = _sensor(modelred_connection, aid, min_score=50)
     context = make_context()
     assert sensor.poke(context) is False  # still queued
+    modelred_emulator.complete_assessment(aid)
     result = _poke_until_done(sensor, context)
     assert isinstance(result, PokeReturnValue)
     summary = result.xcom_value
