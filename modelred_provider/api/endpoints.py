@@ -207,7 +207,7 @@ def list_assessments(
     """Newest first. The resources API takes only ``limit``; v2 pages and filters by UPPERCASE status."""
     if ApiGeneration(api_generation) is RES:
         return _spec("list_assessments", RES, params={"limit": limit})
-    wire_status = "all" if status is None else _status_filter(status)
+    wire_status = "all" if status is None else status_filter(status)
     params = {
         "page": page,
         "pageSize": page_size,
@@ -219,7 +219,8 @@ def list_assessments(
     return _spec("list_assessments", V2, params=params)
 
 
-def _status_filter(status: AssessmentStatus | str) -> str:
+def status_filter(status: AssessmentStatus | str) -> str:
+    """The UPPERCASE wire value of a status filter (any case, or the enum); a clear error otherwise."""
     text = str(getattr(status, "value", status)).upper()
     if text not in AssessmentStatus.__members__:
         names = ", ".join(AssessmentStatus.__members__)

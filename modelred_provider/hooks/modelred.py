@@ -358,7 +358,7 @@ class ModelRedHook(BaseHook):
         """Recent assessments, newest first (v2: all pages up to ``limit``; status filtered too)."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ModelRedConfigurationError(f"limit must be a positive whole number or None, got {limit!r}")
-        wanted = None if status is None else AssessmentStatus(endpoints._status_filter(status))
+        wanted = None if status is None else AssessmentStatus(endpoints.status_filter(status))
         generation = ApiGeneration(api_generation)
         listed = self._all_pages(
             lambda page: endpoints.list_assessments(
