@@ -105,14 +105,29 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     def _execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
+        deadline = self._deadline(context, float(self.timeout), from_try_start=True)
+        try:
+            assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
+        except Exception as error:
+            # As in poke mode: a permanent error (404, 401, ...) ends the wait through the shared
+            # completion, so it raises the same exception and honours soft_fail the same way.
+            policy = PollPolicy(
+                self.assessment_id,
+                poll_interval=self.poke_interval,
+                deadline=deadline,
+                retry_budget=self.retry_budget,
+            )
+            step = policy.on_error(error)
+            if step.event is None:
+                raise  # transient, and the hook already retried it within this call
+            return self._finish(context, step.event)
         self._push_ids(context, assessment)
         return self._wait(
             context,
             assessment,
             deferrable=True,
             poll_interval=float(self.poke_interval),
-            deadline=self._deadline(context, float(self.timeout), from_try_start=True),
+            deadline=deadline,
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -10,7 +10,11 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from modelred_task_context import FakeTI, make_context
 
-from modelred_provider.exceptions import ModelRedAssessmentFailedError, ModelRedQualityGateError
+from modelred_provider.exceptions import (
+    ModelRedAssessmentFailedError,
+    ModelRedAssessmentPollingError,
+    ModelRedQualityGateError,
+)
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
@@ -126,3 +130,17 @@ def test_transient_errors_while_poking_are_retried(modelred_emulator, modelred_c
     sensor = _sensor(modelred_connection, aid, retry_budget=5)
     result = _poke_until_done(sensor, make_context(), limit=60)
     assert result.xcom_value["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_unknown_assessment_same_outcome_in_poke_and_deferrable(
+    modelred_emulator, modelred_connection, soft_fail
+):
+    # A 404 is permanent: both modes end through the same completion (a skip with soft_fail).
+    expected = AirflowSkipException if soft_fail else ModelRedAssessmentPollingError
+    for deferrable in (False, True):
+        sensor = _sensor(
+            modelred_connection, "asm_does_not_exist", soft_fail=soft_fail, deferrable=deferrable
+        )
+        with pytest.raises(expected, match="asm_does_not_exist"):
+            sensor.execute(make_context())
