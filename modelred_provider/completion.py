@@ -50,6 +50,13 @@ def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float
     return float(value)
 
 
+def check_retry_budget(value: Any) -> int:
+    """Transient polling failures tolerated in a row: a whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"retry_budget={value!r} must be a whole number >= 0.")
+    return value
+
+
 def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: Any) -> None:
     """Parse-time check of the gate parameters; templated values wait for run time."""
     if not is_templated(min_score):

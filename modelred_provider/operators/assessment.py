@@ -22,6 +22,7 @@ from modelred_provider.completion import (
     add_asset_outlet,
     check_gate_params,
     check_positive,
+    check_retry_budget,
 )
 from modelred_provider.gate import as_list, check_severities, is_templated
 from modelred_provider.links import ModelRedAssessmentLink
@@ -128,9 +129,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         self.min_score = min_score
         self.max_risk_level = max_risk_level
         self.fail_on_severities = fail_on_severities
-        if isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0:
-            raise ValueError(f"retry_budget={retry_budget!r} must be a whole number >= 0.")
-        self.retry_budget = retry_budget
+        self.retry_budget = check_retry_budget(retry_budget)
         self.asset = asset
         self._validate(at_parse=True)
 

@@ -17,7 +17,12 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowSkipException
 
 from modelred_provider.api.models import ApiGeneration
-from modelred_provider.completion import AssessmentCompletionMixin, add_asset_outlet, check_gate_params
+from modelred_provider.completion import (
+    AssessmentCompletionMixin,
+    add_asset_outlet,
+    check_gate_params,
+    check_retry_budget,
+)
 from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentSensorTimeout
 from modelred_provider.links import ModelRedAssessmentLink
 from modelred_provider.outcome import TerminationReason, parse_reason
@@ -79,8 +84,6 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
             ) from None
         if self.poke_interval <= 0:
             raise ValueError(f"poke_interval={self.poke_interval!r} must be a positive number of seconds.")
-        if isinstance(retry_budget, bool) or not isinstance(retry_budget, int) or retry_budget < 0:
-            raise ValueError(f"retry_budget={retry_budget!r} must be a whole number >= 0.")
         check_gate_params(min_score, max_risk_level, fail_on_severities)
         self.assessment_id = assessment_id
         self.modelred_conn_id = modelred_conn_id
@@ -88,7 +91,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         self.min_score = min_score
         self.max_risk_level = max_risk_level
         self.fail_on_severities = fail_on_severities
-        self.retry_budget = retry_budget
+        self.retry_budget = check_retry_budget(retry_budget)
         self.asset = asset
         self._policy: PollPolicy | None = None
 
