@@ -36,6 +36,14 @@ def test_importing_operator_and_sensor_imports_no_transport():
         or m == "modelred_provider.triggers.assessment"
     ]
     assert heavy == [], f"imported at parse time: {heavy}"
+    # Nothing from any other distribution either: only Airflow's own modules, ours and the stdlib.
+    foreign = [
+        m
+        for m in added
+        if m.split(".")[0] not in {"airflow", "modelred_provider"}
+        and m.split(".")[0] not in sys.stdlib_module_names
+    ]
+    assert foreign == [], f"third-party modules imported at parse time: {foreign}"
     # The probe really imported our modules (the check above could not pass vacuously).
     assert "modelred_provider.operators.assessment" in added
 
