@@ -112,6 +112,12 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         asset: Asset | None = None,
         **kwargs: Any,
     ) -> None:
+        if asset is not None and not wait_for_completion:
+            # Airflow records an outlet's event whenever the task succeeds: without waiting, that
+            # would announce a pass for a model whose assessment has not even run.
+            raise ValueError(
+                "asset needs wait_for_completion=True: its event says the model passed its assessment."
+            )
         if asset is not None:
             kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
         super().__init__(**kwargs)

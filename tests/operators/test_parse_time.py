@@ -144,3 +144,11 @@ def test_list_params_rendered_by_jinja_are_read_back():
     assert check_severities('["low"]') == ("low",)
     with pytest.raises(ValueError, match="fail_on_severities contains 'severe'"):
         check_severities("critical, severe")
+
+
+def test_asset_without_waiting_is_refused():
+    # The event would announce a pass before the assessment ran (Airflow emits outlets on success).
+    from airflow.sdk import Asset
+
+    with pytest.raises(ValueError, match="asset needs wait_for_completion=True"):
+        _op(asset=Asset("modelred://m/passed"), wait_for_completion=False)
