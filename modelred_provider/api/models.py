@@ -68,6 +68,9 @@ class Probe:
     severity: str | None = None
     is_active: bool = True
     version: str | None = None
+    id: str | None = None  # the probe's database id (``key`` is what ``test_types`` takes)
+    estimated_time: float | None = None  # seconds, as the catalogue says
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

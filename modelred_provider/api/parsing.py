@@ -322,6 +322,9 @@ def parse_probe(obj: Mapping[str, Any], operation: str = "list probes") -> Probe
         severity=_lower(obj.get("severity")),
         is_active=bool(_bool(_pick(obj, "is_active", "isActive"), True)),
         version=_str(obj.get("version")),
+        id=_str(obj.get("id")),
+        estimated_time=_float(_pick(obj, "estimated_time", "estimatedTime")),
+        tags=_str_tuple(obj.get("tags")),
     )
 
 

@@ -67,6 +67,9 @@ def test_get_probes_and_filters(hook: ModelRedHook) -> None:
     assert len(index.probes) >= 30 and index.probe_categories and index.user_tier
     keys = [p.key for p in index.probes]
     assert len(set(keys)) == len(keys)
+    first = next(p for p in index.probes if p.key == "reverse_psychology")  # the contract's example
+    assert first.id and first.id != first.key and first.display_name == "Reverse Psychology"
+    assert first.estimated_time and first.estimated_time > 0 and first.tags
     critical = hook.get_probes(severity="critical")
     assert critical.probes and all(p.severity == "critical" for p in critical.probes)
     jailbreak = hook.get_probes(category="jailbreak")
