@@ -40,7 +40,8 @@ def triggerer(name: str) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     idle = res.get("idle", {}).get("cpu_window_s", 0.0)
-    for kind, r in res.items():
+    order = ["idle", "modelred", "http_sensor", "http_event", "floor"]
+    for kind, r in sorted(res.items(), key=lambda kv: [*order, kv[0]].index(kv[0])):
         if kind == "idle":
             print(
                 f"| harness alone (idle) | {idle:.3f} s CPU in window | | | | {r['tcp_opened_total']} | "
