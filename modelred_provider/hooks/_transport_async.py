@@ -6,16 +6,23 @@ connection instead of building a session (and TLS context) per poll. Sessions ar
 key never goes on the session: it travels in per-request headers.
 
 Imported only from the hook's async methods (aiohttp costs ~130 ms to import; never at DAG parse).
+
+Sessions run with ``trust_env=False``: with it aiohttp reads ``~/.netrc`` (in a thread) on every request,
+and a netrc entry for the ModelRed host makes it refuse our ``Authorization`` header with a bare
+``ValueError``. The proxy variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) are read once per
+transport instead, so proxies keep working.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import tenacity
@@ -66,8 +73,27 @@ def _new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
         connector=connector,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        trust_env=True,
+        trust_env=False,  # see the module docstring; proxies come from env_proxy()
     )
+
+
+def env_proxy(origin: str) -> tuple[str | None, dict[str, str] | None]:
+    """The proxy the environment sets for ``origin`` (and its ``Proxy-Authorization`` header), or None.
+
+    Only environment variables are read (no file), so this is safe on the event loop.
+    """
+    parts = urlsplit(origin)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
+    if not proxy or bypass(parts.netloc, proxies):
+        return None, None
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if proxy_parts.username is None:
+        return proxy_parts.geturl(), None
+    bare = proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2]).geturl()
+    auth = aiohttp.BasicAuth(unquote(proxy_parts.username), unquote(proxy_parts.password or ""))
+    return bare, {"Proxy-Authorization": auth.encode()}
 
 
 def acquire_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
@@ -131,6 +157,7 @@ class AsyncTransport:
         self.settings = settings
         self.log = log
         self._session: aiohttp.ClientSession | None = None
+        self._proxy, self._proxy_headers = env_proxy(settings.origin)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -156,6 +183,8 @@ class AsyncTransport:
                     json=spec.json,
                     headers=settings.headers(spec.api_generation),
                     allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
                 ) as response:
                     body = await response.read()
                     status, headers = response.status, dict(response.headers)

@@ -77,6 +77,14 @@ def translate_error(
     return ModelRedTransportError(f"connection to {where} failed: {_reason(error)}", operation=operation)
 
 
+class _HeadersAreTheAuth(requests.auth.AuthBase):
+    """Our ``Authorization`` header is the auth. Setting this on the session stops requests from looking
+    up ``~/.netrc`` (it does when no auth is set) and replacing the key with a netrc login."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class SyncTransport:
     """Sends :class:`RequestSpec` s with one keep-alive session."""
 
@@ -85,6 +93,7 @@ class SyncTransport:
         self.log = log
         self.session = requests.Session()
         self.session.verify = settings.verify
+        self.session.auth = _HeadersAreTheAuth()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         if not settings.verify_ssl:
             log.warning("ModelRed: TLS verification is off for %s (verify_ssl=false)", settings.origin)
