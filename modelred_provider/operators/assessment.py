@@ -63,7 +63,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     :param fail_on_severities: quality gate: fail on any vulnerability of these severities.
     :param retry_budget: transient polling failures tolerated in a row (with backoff).
     :param asset: an Asset to emit an event for when the model passes, with extra
-        ``{assessment_id, score, risk_level, passed, model}``.
+        ``{assessment_id, score, risk_level, passed, model}`` (needs ``wait_for_completion``).
 
     Returns the JSON summary (see :func:`modelred_provider.summary.build_summary`), identical in every
     mode; it is also pushed to XCom as ``assessment_summary`` before any failure is raised.
@@ -197,6 +197,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         self._push_ids(context, assessment)
         if not self.wait_for_completion:
             summary = self._publish(context, assessment, None)
+            self._forget(context)  # launching was the whole job: a cleared rerun launches anew
             return summary
         deadline = self._deadline(context, self.timeout)
         assert self.poll_interval is not None

@@ -100,9 +100,14 @@ def test_deadline_honours_execution_timeout(modelred_emulator, modelred_connecti
 
 def test_without_waiting_returns_at_once(modelred_emulator, modelred_connection):
     op = _op(modelred_connection, model="stuck-model", wait_for_completion=False, deferrable=True)
-    summary = op.execute(make_context())
+    context = make_context()
+    summary = op.execute(context)
     assert summary["status"] == "QUEUED" and summary["gate"] is None
     assert summary["assessment_id"] == modelred_emulator.created_assessments()[0]
+    # Done once launched: the stored id is dropped, so clearing the task launches a new assessment.
+    assert STATE_KEY not in context["task_state_store"].data
+    op.execute(context)
+    assert modelred_emulator.count(*CREATE) == 2
 
 
 def _complete_event(modelred_connection, model: str) -> tuple[str, dict]:
