@@ -51,7 +51,7 @@ def test_release_gate_blocks_a_weak_model(examples_env, modelred_emulator) -> No
     summary = xcom_value(dag_run, "assess_model", key="assessment_summary")
     assert summary["gate"]["passed"] is False and summary["gate"]["reasons"], summary
     assert _asset_events(dag_run) == [], "a failing model must not emit the 'passed' asset event"
-    # retries=1: the retry reattached to the finished assessment instead of launching another.
+    # retries=1, but a gate verdict is final (AirflowFailException): no second try, no second launch.
     assert modelred_emulator.count("POST", "/api/assessments") == 1
 
 
