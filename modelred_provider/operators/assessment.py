@@ -7,7 +7,9 @@ Retries never duplicate an assessment: the id is kept in the task state store (A
 AIP-103) right after the launch. A retry reads it back and reattaches to a running assessment or
 takes a completed one's result; after a failed or cancelled one it launches afresh. Without a task
 state store in the context (older Airflow, tests calling ``execute`` directly) a warning is logged
-and every try launches its own assessment.
+and every try launches its own assessment. As with Airflow's ``ResumableJobMixin``, a worker dying
+between ModelRed's answer to the launch and the write to the store leaves no id, so its retry
+launches again.
 """
 
 from __future__ import annotations
