@@ -129,6 +129,9 @@ def test_permanent_error_ends_at_once(modelred_emulator, modelred_connection):
 def test_serialize_holds_no_secret_and_rebuild_mid_wait_keeps_the_deadline(
     modelred_emulator, modelred_connection
 ):
+    # A long assessment, ended by hand after the restart: however loaded the machine, the first
+    # trigger is still waiting when it is cancelled.
+    modelred_emulator.assessment_seconds = 600
     aid = _launch(modelred_connection, "gpt-4o-prod")
     deadline = time.time() + 30
     first = _trigger(aid, modelred_connection, deadline=deadline)
@@ -159,6 +162,7 @@ def test_serialize_holds_no_secret_and_rebuild_mid_wait_keeps_the_deadline(
     assert modelred_emulator.count("PATCH", "/api/v2/assessments/{id}") == 0
     rebuilt = ModelRedAssessmentTrigger(**kwargs)
     assert rebuilt.deadline == deadline
+    modelred_emulator.complete_assessment(aid)
     (event,) = _events(rebuilt)
     assert event.payload["reason"] == "completed"
 
