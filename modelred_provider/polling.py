@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from modelred_provider.api.errors import ModelRedError, ModelRedRateLimitError
+from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.models import Assessment
 from modelred_provider.outcome import TerminationReason, make_event, reason_for_status
 
@@ -97,9 +97,8 @@ class PollPolicy:
     def backoff(self, error: BaseException) -> float:
         base = max(self.poll_interval, 0.1) * 2 ** (self.failures - 1)
         delay = min(MAX_BACKOFF, base) * random.uniform(0.8, 1.2)
-        retry_after = (
-            getattr(error, "retry_after", None) if isinstance(error, ModelRedRateLimitError) else None
-        )
+        # The server's Retry-After (429, or 503 during maintenance) wins over our own backoff.
+        retry_after = getattr(error, "retry_after", None)
         if retry_after:
             delay = max(delay, float(retry_after))
         return delay

@@ -85,6 +85,13 @@ def test_retry_after_is_honoured():
     assert step.delay >= 7
 
 
+def test_retry_after_on_a_503_is_honoured_too():
+    policy = PollPolicy("a1", poll_interval=0.1, deadline=None, retry_budget=3)
+    maintenance = ModelRedServerError("down for maintenance", status=503)
+    maintenance.retry_after = 5
+    assert policy.on_error(maintenance).delay >= 5
+
+
 def test_permanent_error_ends_at_once():
     step = PollPolicy("a1", poll_interval=1, deadline=None, retry_budget=9).on_error(
         ModelRedAuthenticationError("Invalid API key", status=401)
