@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 import urllib.request
 import weakref
 from collections.abc import Callable
@@ -205,8 +206,37 @@ class AsyncTransport:
     async def call(
         self, spec: RequestSpec, should_retry: Callable[[BaseException], bool] | None = None
     ) -> Any:
+        """Send ``spec``; transient failures are retried by the shared rules (``api/retry.py``).
+
+        Fast path: the first attempt is sent directly, so a healthy request (a trigger's poll) builds no
+        ``tenacity.AsyncRetrying``. A failure the predicate refuses is raised at once, as before. A
+        retryable one hands over to the unchanged retry loop *as its first attempt* (the error is
+        replayed, not re-sent; the total time budget counts from the real first attempt), so the
+        attempts, waits, ``Retry-After`` and log lines are exactly those of the loop alone.
+        """
         predicate = should_retry or is_retryable_read
+        started = time.monotonic()
+        try:
+            return await self.send_once(spec)
+        except Exception as error:
+            if not predicate(error):
+                raise
+            first_error: Exception = error
+        replayed = False
+
+        async def attempt(spec: RequestSpec) -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first_error
+            return await self.send_once(spec)
+
+        def from_first_attempt(state: tenacity.RetryCallState) -> None:
+            if state.attempt_number == 1:
+                state.start_time = started
+
         retrying = tenacity.AsyncRetrying(
-            **tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation)
+            before=from_first_attempt,
+            **tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation),
         )
-        return await retrying(self.send_once, spec)
+        return await retrying(attempt, spec)
