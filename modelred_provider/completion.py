@@ -1,78 +1,30 @@
 """What the operator and the sensor share: waiting (deferred or in process), the outcome table,
 the quality gate, the summary, XCom and the asset event.
 
-Both classes mix :class:`AssessmentCompletionMixin` in before ``BaseOperator``/``BaseSensorOperator``.
-Nothing here imports the hook's transport at module import: the hook is imported when a task runs.
+Both classes mix :class:`AssessmentCompletionMixin` in before ``BaseOperator``/``BaseSensorOperator``,
+so the DAG processor imports this module for every DAG file: at module level it imports only the XCom
+keys. The dataclasses, the poll policy, the gate, the summary, the outcome table, the exceptions, the
+hook and the trigger are imported inside the methods that run when a task does.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from modelred_provider.api.models import ApiGeneration, Assessment
-from modelred_provider.exceptions import (
-    ModelRedAssessmentError,
-    ModelRedAssessmentFailedError,
-    ModelRedQualityGateError,
-)
-from modelred_provider.gate import (
-    QualityGate,
-    check_min_score,
-    check_risk_level,
-    check_severities,
-    is_templated,
-)
 from modelred_provider.links import XCOM_ASSESSMENT_ID, XCOM_ASSESSMENT_URL
-from modelred_provider.outcome import REASON_EXCEPTIONS, TerminationReason, parse_reason
-from modelred_provider.polling import PollPolicy
-from modelred_provider.summary import build_summary, render_report
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
 
+    from modelred_provider.api.models import ApiGeneration, Assessment
+    from modelred_provider.gate import GateVerdict
     from modelred_provider.hooks.modelred import ModelRedHook
+    from modelred_provider.polling import PollPolicy
 
 #: XCom key of the summary, pushed whatever the outcome (also the return value on success).
 XCOM_SUMMARY = "assessment_summary"
-
-
-def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
-    """Seconds as a positive number (a ``timedelta`` is accepted)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{param}={value!r} must be a positive number of seconds.")
-    return float(value)
-
-
-def check_retry_budget(value: Any) -> int:
-    """Transient polling failures tolerated in a row: a whole number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"retry_budget={value!r} must be a whole number >= 0.")
-    return value
-
-
-def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: Any) -> None:
-    """Parse-time check of the gate parameters; templated values wait for run time."""
-    if not is_templated(min_score):
-        check_min_score(min_score)
-    if not is_templated(max_risk_level):
-        check_risk_level(max_risk_level)
-    if not is_templated(fail_on_severities):
-        check_severities(fail_on_severities)
-
-
-def add_asset_outlet(asset: Asset | None, outlets: Any) -> list[Any] | None:
-    """The task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
-    if asset is None:
-        return outlets
-    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
-    return current if asset in current else [*current, asset]
 
 
 class AssessmentCompletionMixin:
@@ -128,6 +80,8 @@ class AssessmentCompletionMixin:
         deadline: float | None,
     ) -> Any:
         """Finish now if terminal; else defer to the trigger or poll here. Returns the summary."""
+        from modelred_provider.polling import PollPolicy
+
         policy = PollPolicy(
             assessment.id, poll_interval=poll_interval, deadline=deadline, retry_budget=self.retry_budget
         )
@@ -209,6 +163,14 @@ class AssessmentCompletionMixin:
         raise NotImplementedError
 
     def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+        from modelred_provider.exceptions import (
+            ModelRedAssessmentError,
+            ModelRedAssessmentFailedError,
+            ModelRedQualityGateError,
+        )
+        from modelred_provider.gate import QualityGate
+        from modelred_provider.outcome import REASON_EXCEPTIONS, TerminationReason, parse_reason
+
         reason = parse_reason(event)
         assessment_id = str(event.get("assessment_id") or "")
         message = str(event.get("message") or "")
@@ -257,7 +219,11 @@ class AssessmentCompletionMixin:
             summary=summary,
         )
 
-    def _publish(self, context: Context, assessment: Assessment, verdict: Any) -> dict[str, Any]:
+    def _publish(
+        self, context: Context, assessment: Assessment, verdict: GateVerdict | None
+    ) -> dict[str, Any]:
+        from modelred_provider.summary import build_summary, render_report
+
         url = self._url(assessment)
         summary = build_summary(assessment, url=url, model=self._model_label(assessment), gate=verdict)
         self.log.info("%s", render_report(assessment, summary))

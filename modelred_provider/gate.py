@@ -1,80 +1,39 @@
 """The quality gate: does a finished assessment meet the bar to ship the model?
 
-Pure functions over :class:`~modelred_provider.api.models.Report`; used by the operator and the sensor.
+Pure functions over :class:`~modelred_provider.api.models.Report`; used by the operator and the sensor
+when a task ends (never at DAG parse: the parameter checks are in :mod:`modelred_provider.validation`).
 """
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelred_provider.api.models import RISK_LEVELS, SEVERITIES, Report
+from modelred_provider.constants import RISK_LEVELS, SEVERITIES
 
+# The parameter checks live in a module the DAG processor can afford; still importable from here.
+from modelred_provider.validation import (
+    as_list,
+    check_min_score,
+    check_risk_level,
+    check_severities,
+    is_templated,
+)
 
-def is_templated(value: Any) -> bool:
-    """A value Airflow will render at run time; checking it at DAG parse would be premature."""
-    return isinstance(value, str) and "{{" in value
+if TYPE_CHECKING:
+    from modelred_provider.api.models import Report
 
-
-def as_list(value: Any, param: str) -> list[str] | None:
-    """A list of strings; a rendered template gives a string: a JSON list, the Python repr of a list
-    (what ``"{{ params.x }}"`` renders for a list param), or comma-separated values."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValueError(f"{param}={value!r} is not a valid JSON list of strings.") from None
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()]
-    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"{param}={value!r} must be a list of non-empty strings.")
-    if not value:
-        raise ValueError(f"{param} is empty: give at least one value, or leave it out.")
-    return list(value)
-
-
-def check_min_score(value: Any, param: str = "min_score") -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{param}={value!r} is not a number: give a score between 0 and 100.") from None
-    if not 0 <= score <= 100:
-        raise ValueError(f"{param}={value!r} is outside 0..100: ModelRed scores run from 0 to 100.")
-    return score
-
-
-def check_risk_level(value: Any, param: str = "max_risk_level") -> str | None:
-    if value is None or value == "":
-        return None
-    level = str(value).strip().lower()
-    if level not in RISK_LEVELS:
-        raise ValueError(f"{param}={value!r} is not a risk level: use one of {list(RISK_LEVELS)}.")
-    return level
-
-
-def check_severities(value: Any, param: str = "fail_on_severities") -> tuple[str, ...]:
-    if value is None or value == "" or value == []:
-        return ()
-    items = as_list(value, param) or []
-    out = []
-    for item in items:
-        sev = str(item).strip().lower()
-        if sev not in SEVERITIES:
-            raise ValueError(f"{param} contains {item!r}: use severities from {list(SEVERITIES)}.")
-        out.append(sev)
-    return tuple(dict.fromkeys(out))
+__all__ = [
+    "GateVerdict",
+    "QualityGate",
+    "as_list",
+    "check_min_score",
+    "check_risk_level",
+    "check_severities",
+    "count_vulnerabilities",
+    "is_templated",
+]
 
 
 @dataclass(frozen=True)

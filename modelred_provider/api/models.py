@@ -11,12 +11,26 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+# The enum and tuples the operator and sensor need at DAG parse live in a module without dataclasses;
+# they stay importable from here.
+from modelred_provider.constants import PRIORITIES, RISK_LEVELS, SEVERITIES, ApiGeneration
 
-class ApiGeneration(str, Enum):
-    """The two public generations of the ModelRed API (see the contract, sections 1 and 2)."""
-
-    RESOURCES = "resources"  # /api/models, /api/assessments (testTypes = probe keys), /api/probes
-    V2 = "v2"  # /api/models, /api/v2/assessments (probePackIds), /api/v2/probes
+__all__ = [
+    "PRIORITIES",
+    "RISK_LEVELS",
+    "SEVERITIES",
+    "TERMINAL_STATUSES",
+    "ApiGeneration",
+    "Assessment",
+    "AssessmentStatus",
+    "Model",
+    "Probe",
+    "ProbeIndex",
+    "ProbePack",
+    "ProbeResult",
+    "Report",
+    "Vulnerability",
+]
 
 
 class AssessmentStatus(str, Enum):
@@ -36,11 +50,6 @@ class AssessmentStatus(str, Enum):
 TERMINAL_STATUSES = frozenset(
     {AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED}
 )
-
-PRIORITIES = ("low", "normal", "high", "critical")
-SEVERITIES = ("critical", "high", "medium", "low")
-# Lowest risk first: an index comparison tells whether a risk level is at most another.
-RISK_LEVELS = ("low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """ModelRedAssessmentOperator: launch a ModelRed assessment, wait for it (deferred or not), gate on it.
 
-Importing this module (the DAG processor does it for every DAG file) imports neither ``requests``
-nor ``aiohttp`` nor the hook: those are imported when the task runs.
+Importing this module (the DAG processor does it for every DAG file) imports only what defining the
+class needs: the base class, the completion mixin, the extra link, plain constants and the parameter
+checks. The dataclasses, the hook (and with it ``requests``/``aiohttp``), the poll policy, the gate,
+the summary and the trigger are imported when the task runs.
 
 Retries never duplicate an assessment: the id is kept in the task state store (Airflow 3.3,
 AIP-103) right after the launch. A retry reads it back and reattaches to a running assessment or
@@ -18,23 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from modelred_provider.api.models import PRIORITIES, ApiGeneration, Assessment, AssessmentStatus
-from modelred_provider.completion import (
-    AssessmentCompletionMixin,
+from modelred_provider.completion import AssessmentCompletionMixin
+from modelred_provider.constants import DEFAULT_RETRY_BUDGET, PRIORITIES, ApiGeneration
+from modelred_provider.links import ModelRedAssessmentLink
+from modelred_provider.validation import (
     add_asset_outlet,
+    as_list,
     check_gate_params,
     check_positive,
     check_retry_budget,
+    check_severities,
+    is_templated,
 )
-from modelred_provider.gate import as_list, check_severities, is_templated
-from modelred_provider.links import ModelRedAssessmentLink
-from modelred_provider.polling import DEFAULT_RETRY_BUDGET
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import timedelta
 
     from airflow.sdk import Asset, Context
+
+    from modelred_provider.api.models import Assessment
 
 #: Key of the launched assessment in the task state store: {"assessment_id", "api_generation", "model"}.
 STATE_KEY = "modelred_assessment"
@@ -260,6 +265,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             )
             return None
         from modelred_provider.api.errors import ModelRedNotFoundError
+        from modelred_provider.api.models import AssessmentStatus
 
         try:
             assessment = self.hook.get_assessment(

@@ -5,7 +5,8 @@ off: the sensor watches an assessment, it does not own it). ``timeout`` and ``so
 the same in every mode: the timeout raises ``AirflowSensorTimeout`` (a skip with ``soft_fail``);
 a failed, cancelled or gate-failing assessment raises its own error (a skip with ``soft_fail``).
 
-Importing this module imports neither ``requests`` nor ``aiohttp`` nor the hook.
+Importing this module imports only what defining the class needs (see the operator's module); the
+dataclasses, the hook, the poll policy, the exceptions and the outcome table load when the task runs.
 """
 
 from __future__ import annotations
@@ -14,24 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.bases.sensor import PokeReturnValue
-from airflow.sdk.exceptions import AirflowSkipException
 
-from modelred_provider.api.models import ApiGeneration
-from modelred_provider.completion import (
-    AssessmentCompletionMixin,
-    add_asset_outlet,
-    check_gate_params,
-    check_retry_budget,
-)
-from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentSensorTimeout
+from modelred_provider.completion import AssessmentCompletionMixin
+from modelred_provider.constants import DEFAULT_RETRY_BUDGET, ApiGeneration
 from modelred_provider.links import ModelRedAssessmentLink
-from modelred_provider.outcome import TerminationReason, parse_reason
-from modelred_provider.polling import DEFAULT_RETRY_BUDGET, PollPolicy
+from modelred_provider.validation import add_asset_outlet, check_gate_params, check_retry_budget
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Asset, Context
+
+    from modelred_provider.polling import PollPolicy
 
 
 class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
@@ -108,6 +103,8 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     def _execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        from modelred_provider.polling import PollPolicy
+
         deadline = self._deadline(context, float(self.timeout), from_try_start=True)
         try:
             assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
@@ -134,6 +131,8 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        from modelred_provider.polling import PollPolicy
+
         if self._policy is None:
             self._policy = PollPolicy(
                 self.assessment_id,
@@ -164,6 +163,11 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
 
     def _finish(self, context: Context, event: dict[str, Any]) -> Any:
         """The shared completion, with the sensor's timeout/soft_fail semantics on top."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentSensorTimeout
+        from modelred_provider.outcome import TerminationReason, parse_reason
+
         try:
             if parse_reason(event) is TerminationReason.TIMEOUT:
                 raise ModelRedAssessmentSensorTimeout(

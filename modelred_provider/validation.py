@@ -1,0 +1,116 @@
+"""Checks of the operator's and sensor's parameters: run at DAG parse (static values) and again when
+the task runs (rendered templates). Pure and small: no dataclasses, no Airflow, nothing but constants.
+
+Each check raises ``ValueError`` naming the parameter, the bad value and what to give instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from modelred_provider.constants import RISK_LEVELS, SEVERITIES
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+
+def is_templated(value: Any) -> bool:
+    """A value Airflow will render at run time; checking it at DAG parse would be premature."""
+    return isinstance(value, str) and "{{" in value
+
+
+def as_list(value: Any, param: str) -> list[str] | None:
+    """A list of strings; a rendered template gives a string: a JSON list, the Python repr of a list
+    (what ``"{{ params.x }}"`` renders for a list param), or comma-separated values."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ValueError(f"{param}={value!r} is not a valid JSON list of strings.") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{param}={value!r} must be a list of non-empty strings.")
+    if not value:
+        raise ValueError(f"{param} is empty: give at least one value, or leave it out.")
+    return list(value)
+
+
+def check_min_score(value: Any, param: str = "min_score") -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{param}={value!r} is not a number: give a score between 0 and 100.") from None
+    if not 0 <= score <= 100:
+        raise ValueError(f"{param}={value!r} is outside 0..100: ModelRed scores run from 0 to 100.")
+    return score
+
+
+def check_risk_level(value: Any, param: str = "max_risk_level") -> str | None:
+    if value is None or value == "":
+        return None
+    level = str(value).strip().lower()
+    if level not in RISK_LEVELS:
+        raise ValueError(f"{param}={value!r} is not a risk level: use one of {list(RISK_LEVELS)}.")
+    return level
+
+
+def check_severities(value: Any, param: str = "fail_on_severities") -> tuple[str, ...]:
+    if value is None or value == "" or value == []:
+        return ()
+    items = as_list(value, param) or []
+    out = []
+    for item in items:
+        sev = str(item).strip().lower()
+        if sev not in SEVERITIES:
+            raise ValueError(f"{param} contains {item!r}: use severities from {list(SEVERITIES)}.")
+        out.append(sev)
+    return tuple(dict.fromkeys(out))
+
+
+def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: Any) -> None:
+    """Parse-time check of the gate parameters; templated values wait for run time."""
+    if not is_templated(min_score):
+        check_min_score(min_score)
+    if not is_templated(max_risk_level):
+        check_risk_level(max_risk_level)
+    if not is_templated(fail_on_severities):
+        check_severities(fail_on_severities)
+
+
+def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
+    """Seconds as a positive number (a ``timedelta`` is accepted)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{param}={value!r} must be a positive number of seconds.")
+    return float(value)
+
+
+def check_retry_budget(value: Any) -> int:
+    """Transient polling failures tolerated in a row: a whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"retry_budget={value!r} must be a whole number >= 0.")
+    return value
+
+
+def add_asset_outlet(asset: Asset | None, outlets: Any) -> list[Any] | None:
+    """The task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
+    if asset is None:
+        return outlets
+    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
+    return current if asset in current else [*current, asset]
