@@ -14,14 +14,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.models import ApiGeneration, Assessment
 from modelred_provider.outcome import TerminationReason, make_event
-from modelred_provider.polling import DEFAULT_RETRY_BUDGET, PollPolicy
+from modelred_provider.polling import DEFAULT_RETRY_BUDGET, PollPolicy, Step
+from modelred_provider.triggers import shared
 
 if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook
@@ -30,8 +32,14 @@ if TYPE_CHECKING:
 CANCEL_TIMEOUT = 30.0
 
 
-class ModelRedAssessmentTrigger(BaseTrigger):
+class ModelRedAssessmentTrigger(BaseEventTrigger):
     """Poll ``GET /assessments/{id}`` until the assessment ends or ``deadline`` (epoch seconds) passes.
+
+    A deferral trigger that is a ``BaseEventTrigger`` only so that Airflow 3.3's triggerer can group
+    it (``shared_stream_key``): the triggers of one connection, API generation and poll interval then
+    share one list request per interval (:mod:`modelred_provider.triggers.shared`) and each sends its
+    own GET only when its assessment is not in the list. Standalone (``run()``: ``dag.test()``, poll
+    intervals under a second) it polls with its own GETs. Either way: the same policy, one event.
 
     :param assessment_id: the assessment to wait for.
     :param modelred_conn_id: the ModelRed connection (its API key is read on the triggerer).
@@ -42,6 +50,9 @@ class ModelRedAssessmentTrigger(BaseTrigger):
     :param cancel_on_kill: whether ``on_kill`` cancels the assessment (the operator owns it: True;
         the sensor only watches it: False).
     """
+
+    #: A deferral trigger runs on the task's triggerer queue (``BaseEventTrigger`` turns that off).
+    supports_triggerer_queue: bool = True
 
     def __init__(
         self,
@@ -82,11 +93,41 @@ class ModelRedAssessmentTrigger(BaseTrigger):
 
         return ModelRedHook(modelred_conn_id=self.modelred_conn_id)
 
+    # ------------------------------------------------------------------ standalone: one GET per poll
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Standalone (``dag.test()``, or a triggerer that does not share): this trigger's own GETs."""
+        async for event in self._events(None):
+            yield event
+
+    # ------------------------------------------------------------------ shared: one list per group
+    def shared_stream_key(self) -> Hashable | None:
+        """Triggers of one connection, API generation and poll interval share one list per interval."""
+        return shared.stream_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """Run once per group by the triggerer: the newest assessments, listed once per interval."""
+        async for snapshot in shared.open_stream(kwargs):
+            yield snapshot
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This trigger's one event, read from the group's lists (its own GET when it is not listed)."""
+        key = self.shared_stream_key()
+        if key is not None:
+            shared.register(key, self.assessment_id)
+        try:
+            async for event in self._events(shared_stream):
+                yield event
+        finally:
+            if key is not None:
+                shared.unregister(key, self.assessment_id)
+
+    # ------------------------------------------------------------------ one wait for both paths
+    async def _events(self, stream: AsyncIterator[Any] | None) -> AsyncIterator[TriggerEvent]:
         self._hook = hook = self._new_hook()
         try:
             async with hook:
-                payload = await self._wait(hook)
+                payload = await self._wait(hook, stream)
         except Exception as error:  # the connection is missing or unusable: one error event, not a crash
             payload = make_event(
                 TerminationReason.ERROR,
@@ -96,7 +137,15 @@ class ModelRedAssessmentTrigger(BaseTrigger):
         self.log.info("ModelRed assessment %s: %s", self.assessment_id, payload["message"])
         yield TriggerEvent(payload)
 
-    async def _wait(self, hook: ModelRedHook) -> dict[str, Any]:
+    async def _wait(self, hook: ModelRedHook, stream: AsyncIterator[Any] | None) -> dict[str, Any]:
+        """Poll until the policy ends the wait; returns the event's payload.
+
+        Without ``stream`` every check is a GET, ``step.delay`` apart. With it, a check takes the
+        assessment from the group's snapshot when listed; this trigger sends its own GET when a
+        snapshot does not list it (or the list failed) and a check is due, or when no snapshot came
+        half an interval after a check fell due (the group's list is slow), or at the deadline. A
+        broken stream (the group's loop ended) leaves this trigger on its own GETs.
+        """
         policy = PollPolicy(
             self.assessment_id,
             poll_interval=self.poll_interval,
@@ -104,31 +153,67 @@ class ModelRedAssessmentTrigger(BaseTrigger):
             retry_budget=self.retry_budget,
         )
         generation = ApiGeneration(self.api_generation)
-        last_progress: int | None = None
-        while True:
-            try:
-                assessment = await hook.aget_assessment(self.assessment_id, api_generation=generation)
-            except Exception as error:  # CancelledError is a BaseException: it passes through
-                step = policy.on_error(error)
-                self.log.warning(
-                    "Polling assessment %s failed (%d in a row): %s",
-                    self.assessment_id,
-                    policy.failures,
-                    error,
-                )
-            else:
-                step = policy.on_assessment(assessment)
-                if assessment.progress != last_progress:
-                    last_progress = assessment.progress
-                    self.log.info(
-                        "Assessment %s: %s, %d%%",
-                        self.assessment_id,
-                        assessment.status.value,
-                        assessment.progress,
-                    )
-            if step.event is not None:
-                return step.event
-            await asyncio.sleep(step.delay)
+        loop = asyncio.get_running_loop()
+        grace = self.poll_interval / 2
+        next_due = loop.time()  # the first check is this trigger's own GET, at once (as standalone)
+        first = True
+        last_progress: list[int | None] = [None]
+        reader: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                assessment = None
+                if stream is None or first:
+                    first = False
+                    await asyncio.sleep(max(0.0, next_due - loop.time()))
+                else:
+                    if reader is None:
+                        reader = asyncio.ensure_future(anext(stream))
+                    wake = next_due + grace
+                    if self.deadline is not None:
+                        wake = min(wake, loop.time() + self.deadline - time.time())
+                    await asyncio.wait((reader,), timeout=max(0.0, wake - loop.time()))
+                    if reader.done():
+                        done, reader = reader, None
+                        try:
+                            snapshot = done.result()
+                        except Exception as error:  # the group's loop ended: go on alone
+                            self.log.warning("Shared assessment list ended (%s); polling alone", error)
+                            stream = None
+                            continue
+                        assessment = snapshot.get(self.assessment_id) if snapshot is not None else None
+                        if assessment is None and loop.time() < next_due - grace:
+                            continue  # not listed, and no check due yet (or backing off)
+                if assessment is None:
+                    step = await self._read(hook, policy, generation, last_progress)
+                else:
+                    step = self._seen(policy, assessment, last_progress)
+                if step.event is not None:
+                    return step.event
+                next_due = loop.time() + step.delay
+        finally:
+            if reader is not None:
+                reader.cancel()
+
+    async def _read(
+        self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration, last: list[int | None]
+    ) -> Step:
+        try:
+            assessment = await hook.aget_assessment(self.assessment_id, api_generation=generation)
+        except Exception as error:  # CancelledError is a BaseException: it passes through
+            step = policy.on_error(error)
+            self.log.warning(
+                "Polling assessment %s failed (%d in a row): %s", self.assessment_id, policy.failures, error
+            )
+            return step
+        return self._seen(policy, assessment, last)
+
+    def _seen(self, policy: PollPolicy, assessment: Assessment, last: list[int | None]) -> Step:
+        if assessment.progress != last[0]:
+            last[0] = assessment.progress
+            self.log.info(
+                "Assessment %s: %s, %d%%", self.assessment_id, assessment.status.value, assessment.progress
+            )
+        return policy.on_assessment(assessment)
 
     async def cleanup(self) -> None:
         """Release the HTTP client only; never touches the assessment."""

@@ -1,0 +1,210 @@
+"""ModelRedAssessmentTrigger grouped by Airflow 3.3's SharedStreamManager, against the emulator over HTTP.
+
+Each trigger is driven as ``TriggerRunner.run_trigger`` drives a trigger whose ``shared_stream_key`` is
+not None: ``manager.subscribe`` -> ``filter_shared_stream`` -> ``manager.unsubscribe`` -> ``cleanup``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+from airflow.triggers.base import BaseEventTrigger
+from airflow.triggers.shared_stream import SharedStreamManager
+
+from modelred_provider.hooks import _transport_async
+from modelred_provider.hooks.modelred import ModelRedHook
+from modelred_provider.triggers import shared
+from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
+
+# Long enough that every trigger is waiting before the first assessment ends.
+pytestmark = pytest.mark.modelred_emulator(assessment_seconds=3.0)
+
+INTERVAL = 1.0
+LIST = "/api/assessments"
+GET_ONE = "/api/assessments/{id}"
+
+
+def _launch(conn_id: str, models: list[str], *, v2: bool = False) -> list[str]:
+    hook = ModelRedHook(modelred_conn_id=conn_id)
+    try:
+        if v2:
+            packs = [hook.list_probe_packs()[0].id]
+            return [hook.create_assessment(m, probe_pack_ids=packs).id for m in models]
+        keys = [p.key for p in hook.get_probes().probes[:2]]
+        return [hook.create_assessment(m, test_types=keys).id for m in models]
+    finally:
+        hook.close()
+
+
+def _trigger(aid: str, conn_id: str, **kwargs) -> ModelRedAssessmentTrigger:
+    kwargs.setdefault("poll_interval", INTERVAL)
+    kwargs.setdefault("deadline", time.time() + 60)
+    kwargs.setdefault("retry_budget", 3)
+    return ModelRedAssessmentTrigger(assessment_id=aid, modelred_conn_id=conn_id, **kwargs)
+
+
+async def _run_grouped(manager: SharedStreamManager, trigger_id: int, trigger: ModelRedAssessmentTrigger):
+    key = trigger.shared_stream_key()
+    assert key is not None
+    stream = manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key)
+    try:
+        return [event async for event in trigger.filter_shared_stream(stream)]
+    finally:
+        await manager.unsubscribe(trigger_id, key)
+        await trigger.cleanup()
+
+
+async def _group(triggers: list[ModelRedAssessmentTrigger]) -> list[list]:
+    manager = SharedStreamManager()
+    results = await asyncio.gather(*(_run_grouped(manager, i, t) for i, t in enumerate(triggers, 1)))
+    # The group ended with its last trigger: its loop stopped and no HTTP session is left open.
+    assert manager._groups == {}
+    await asyncio.sleep(0)
+    assert _transport_async.open_sessions() == 0
+    return results
+
+
+def _reasons(results: list[list]) -> list[str]:
+    assert all(len(events) == 1 for events in results), results
+    return [events[0].payload["reason"] for events in results]
+
+
+def test_the_trigger_opts_into_sharing_but_keeps_its_queue():
+    trigger = _trigger("a1", "modelred_default")
+    assert isinstance(trigger, BaseEventTrigger)
+    assert trigger.supports_triggerer_queue is True  # BaseEventTrigger would turn the task's queue off
+    assert trigger.shared_stream_key() == _trigger("a2", "modelred_default").shared_stream_key()
+    assert trigger.shared_stream_key() != _trigger("a1", "other").shared_stream_key()
+    assert (
+        trigger.shared_stream_key()
+        != _trigger("a1", "modelred_default", api_generation="v2").shared_stream_key()
+    )
+    assert (
+        trigger.shared_stream_key() != _trigger("a1", "modelred_default", poll_interval=2).shared_stream_key()
+    )
+    assert _trigger("a1", "modelred_default", poll_interval=0.5).shared_stream_key() is None
+
+
+def test_grouped_triggers_share_one_list_per_interval_with_mixed_outcomes(
+    modelred_emulator, modelred_connection
+):
+    models = ["gpt-4o-prod", "broken-endpoint", "stuck-model", "claude-safe", "stuck-model"]
+    ids = _launch(modelred_connection, models)
+    modelred_emulator.reset_counts()
+
+    async def scenario():
+        task = asyncio.ensure_future(_group([_trigger(a, modelred_connection) for a in ids]))
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(modelred_emulator.cancel_assessment, ids[2])
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(modelred_emulator.complete_assessment, ids[4])
+        return await task
+
+    started = time.monotonic()
+    results = asyncio.run(scenario())
+    elapsed = time.monotonic() - started
+    assert _reasons(results) == ["completed", "failed", "cancelled", "completed", "completed"]
+    assert [events[0].payload["assessment_id"] for events in results] == ids
+    lists = modelred_emulator.count("GET", LIST)
+    own = modelred_emulator.count("GET", GET_ONE)
+    # One list per interval for the whole group; own GETs only for each trigger's first check (a
+    # late list may add one), where standalone triggers would have sent about 5 x elapsed GETs.
+    assert 3 <= lists <= math.ceil(elapsed / INTERVAL) + 1
+    assert len(ids) <= own <= 2 * len(ids)
+    assert modelred_emulator.count("PATCH", "/api/v2/assessments/{id}") == 0  # waiting is GET-only
+
+
+def test_a_trigger_missing_from_a_capped_list_gets_its_event_by_its_own_get(
+    modelred_emulator, modelred_connection, monkeypatch
+):
+    # The server (here: our limit) lists only the two newest assessments: the three older ones are
+    # never in the shared answer.
+    monkeypatch.setattr(shared, "LIST_MARGIN", 0)
+    monkeypatch.setattr(shared, "MAX_LIST_LIMIT", 2)
+    ids = _launch(
+        modelred_connection, ["gpt-4o-prod", "broken-endpoint", "gpt-4o-prod", "claude-safe", "gpt-4o-prod"]
+    )
+    modelred_emulator.reset_counts()
+    results = asyncio.run(_group([_trigger(a, modelred_connection) for a in ids]))
+    assert _reasons(results) == ["completed", "failed", "completed", "completed", "completed"]
+    assert modelred_emulator.count("GET", LIST) >= 2
+    # The three unlisted ones polled on their own (first check + at least two more each).
+    assert modelred_emulator.count("GET", GET_ONE) >= len(ids) + 3 * 2
+
+
+def test_a_failing_list_falls_back_to_each_triggers_own_get(modelred_emulator, modelred_connection):
+    ids = _launch(modelred_connection, ["gpt-4o-prod", "broken-endpoint", "claude-safe"])
+    modelred_emulator.reset_counts()
+    modelred_emulator.inject_fault("GET", LIST, kind="status", status=500, count=None)
+    results = asyncio.run(_group([_trigger(a, modelred_connection) for a in ids]))
+    assert _reasons(results) == ["completed", "failed", "completed"]
+    assert modelred_emulator.count("GET", LIST) >= 2
+    assert modelred_emulator.count("GET", GET_ONE) >= len(ids) * 3
+
+
+def test_v2_triggers_share_the_paged_list(modelred_emulator, modelred_connection):
+    ids = _launch(modelred_connection, ["gpt-4o-prod", "broken-endpoint", "claude-safe"], v2=True)
+    modelred_emulator.reset_counts()
+    trigs = [_trigger(a, modelred_connection, api_generation="v2") for a in ids]
+    results = asyncio.run(_group(trigs))
+    assert _reasons(results) == ["completed", "failed", "completed"]
+    assert modelred_emulator.count("GET", "/api/v2/assessments") >= 2
+    assert modelred_emulator.count("GET", "/api/v2/assessments/{id}") <= 2 * len(ids)
+
+
+def test_deadline_in_a_group_gives_a_timeout_event(modelred_emulator, modelred_connection):
+    (aid,) = _launch(modelred_connection, ["stuck-model"])
+    started = time.monotonic()
+    (events,) = asyncio.run(_group([_trigger(aid, modelred_connection, deadline=time.time() + 2.5)]))
+    assert [e.payload["reason"] for e in events] == ["timeout"]
+    assert events[0].payload["assessment_status"] == "QUEUED"
+    assert time.monotonic() - started < 2.5 + 2 * INTERVAL
+
+
+def test_cancelled_grouped_trigger_reraises_and_cancels_nothing(modelred_emulator, modelred_connection):
+    ids = _launch(modelred_connection, ["stuck-model", "stuck-model"], v2=True)
+    trigs = [_trigger(a, modelred_connection, api_generation="v2") for a in ids]
+
+    async def scenario():
+        task = asyncio.ensure_future(_group(trigs))
+        await asyncio.sleep(1.5)
+        task.cancel()  # the triggerer stops or moves the triggers
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.1)
+        return _transport_async.open_sessions()
+
+    assert asyncio.run(scenario()) == 0  # the group's loop and each trigger released their sessions
+    assert all(t._hook is None for t in trigs)
+    assert modelred_emulator.count("PATCH", "/api/v2/assessments/{id}") == 0
+
+
+def test_a_broken_group_stream_leaves_the_trigger_on_its_own_gets(modelred_emulator, modelred_connection):
+    (aid,) = _launch(modelred_connection, ["gpt-4o-prod"])
+
+    async def broken_stream():
+        await asyncio.sleep(0.2)
+        raise RuntimeError("shared stream for the group ended")
+        yield  # pragma: no cover
+
+    async def scenario():
+        trigger = _trigger(aid, modelred_connection)
+        try:
+            return [e async for e in trigger.filter_shared_stream(broken_stream())]
+        finally:
+            await trigger.cleanup()
+
+    (event,) = asyncio.run(scenario())
+    assert event.payload["reason"] == "completed"
+    assert modelred_emulator.count("GET", GET_ONE) >= 3
+
+
+def test_a_missing_connection_in_a_group_gives_one_error_event(modelred_emulator):
+    results = asyncio.run(
+        _group([_trigger("a1", "no_such_connection"), _trigger("a2", "no_such_connection")])
+    )
+    assert _reasons(results) == ["error", "error"]
+    assert all("no_such_connection" in events[0].payload["message"] for events in results)
