@@ -23,6 +23,18 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
+_PARSE_TIME_MODULES = {
+    "modelred_provider.completion",
+    "modelred_provider.constants",
+    "modelred_provider.links",
+    "modelred_provider.operators",
+    "modelred_provider.operators.assessment",
+    "modelred_provider.sensors",
+    "modelred_provider.sensors.assessment",
+    "modelred_provider.validation",
+}
+
+
 def test_importing_operator_and_sensor_imports_no_transport():
     out = subprocess.run(
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True, timeout=120
@@ -46,6 +58,35 @@ def test_importing_operator_and_sensor_imports_no_transport():
     assert foreign == [], f"third-party modules imported at parse time: {foreign}"
     # The probe really imported our modules (the check above could not pass vacuously).
     assert "modelred_provider.operators.assessment" in added
+    # Of our own modules, only what defining the two classes needs: the base mixin, the extra link,
+    # plain constants and the parameter checks. The dataclasses, gate, summary, poll policy, outcome
+    # table, exceptions, hook and trigger load when a task runs.
+    # (The package itself and its provider info may already be loaded by Airflow's provider discovery.)
+    ours = {m for m in added if m.startswith("modelred_provider.")} - {"modelred_provider.get_provider_info"}
+    assert ours == _PARSE_TIME_MODULES, (
+        f"beyond what defining the classes needs: {sorted(ours - _PARSE_TIME_MODULES)}; "
+        f"expected but not imported: {sorted(_PARSE_TIME_MODULES - ours)}"
+    )
+
+
+def test_constants_are_the_single_source_their_old_homes_re_export():
+    # The names moved out of api.models / gate for a cheap DAG parse must stay the same objects there.
+    from modelred_provider import constants, gate, validation
+    from modelred_provider.api import models
+    from modelred_provider.polling import DEFAULT_RETRY_BUDGET
+
+    assert models.ApiGeneration is constants.ApiGeneration
+    assert (models.PRIORITIES, models.SEVERITIES, models.RISK_LEVELS) == (
+        constants.PRIORITIES,
+        constants.SEVERITIES,
+        constants.RISK_LEVELS,
+    )
+    assert gate.check_severities is validation.check_severities and gate.as_list is validation.as_list
+    # polling.py (owned elsewhere) still defines its own default; the two must not drift apart.
+    assert DEFAULT_RETRY_BUDGET == constants.DEFAULT_RETRY_BUDGET
+    assert ModelRedAssessmentOperator(task_id="t", model="m", test_types=["dan"]).retry_budget == (
+        constants.DEFAULT_RETRY_BUDGET
+    )
 
 
 def _op(**kwargs):
