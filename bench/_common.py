@@ -81,7 +81,11 @@ def scratch_airflow_env(home: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["AIRFLOW_HOME"] = home or tempfile.mkdtemp(prefix="modelred-bench-home-")
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    env["PYTHONDONTWRITEBYTECODE"] = env.get("PYTHONDONTWRITEBYTECODE", "")
+    # A pip-installed provider and Airflow have their bytecode compiled at install time, so a DAG
+    # processor never compiles them: let the children cache bytecode (the warm-up writes it), but
+    # in a scratch prefix, never into the shared .venv or the repository.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "modelred-bench-pycache")
     return env
 
 

@@ -17,7 +17,6 @@ from modelred_provider.outcome import TerminationReason, make_event, reason_for_
 
 #: Longest pause between two polls after transient failures (seconds).
 MAX_BACKOFF = 300.0
-DEFAULT_RETRY_BUDGET = 8
 
 
 @dataclass

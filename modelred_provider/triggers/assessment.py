@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from modelred_provider.api.models import ApiGeneration, Assessment
+from modelred_provider.constants import DEFAULT_RETRY_BUDGET
 from modelred_provider.outcome import TerminationReason, make_event
-from modelred_provider.polling import DEFAULT_RETRY_BUDGET, PollPolicy, Step
+from modelred_provider.polling import PollPolicy, Step
 from modelred_provider.triggers import shared
 
 if TYPE_CHECKING:

@@ -73,7 +73,7 @@ def test_constants_are_the_single_source_their_old_homes_re_export():
     # The names moved out of api.models / gate for a cheap DAG parse must stay the same objects there.
     from modelred_provider import constants, gate, validation
     from modelred_provider.api import models
-    from modelred_provider.polling import DEFAULT_RETRY_BUDGET
+    from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
     assert models.ApiGeneration is constants.ApiGeneration
     assert (models.PRIORITIES, models.SEVERITIES, models.RISK_LEVELS) == (
@@ -82,8 +82,8 @@ def test_constants_are_the_single_source_their_old_homes_re_export():
         constants.RISK_LEVELS,
     )
     assert gate.check_severities is validation.check_severities and gate.as_list is validation.as_list
-    # polling.py (owned elsewhere) still defines its own default; the two must not drift apart.
-    assert DEFAULT_RETRY_BUDGET == constants.DEFAULT_RETRY_BUDGET
+    # The trigger's default budget is the operators' one: one definition, in constants.
+    assert ModelRedAssessmentTrigger("a", "c").retry_budget == constants.DEFAULT_RETRY_BUDGET
     assert ModelRedAssessmentOperator(task_id="t", model="m", test_types=["dan"]).retry_budget == (
         constants.DEFAULT_RETRY_BUDGET
     )
