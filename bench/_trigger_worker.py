@@ -31,12 +31,9 @@ def make_trigger(kind: str, assessment_id: str, poll: float, api_path: str) -> A
     """The trigger a deferring task would hand to the triggerer, rebuilt from its serialized form."""
     if kind.startswith("modelred"):
         from modelred_provider.api.models import ApiGeneration
+        from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
-        if kind in ("modelred", "modelred_no_trust_env", "modelred_fast_path"):
-            from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger as cls
-        else:
-            from _shared_stream_trigger import SharedPollModelRedTrigger as cls  # type: ignore[no-redef]
-        trigger = cls(
+        trigger = ModelRedAssessmentTrigger(
             assessment_id=assessment_id,
             modelred_conn_id=MODELRED_CONN,
             api_generation=ApiGeneration.RESOURCES,
@@ -112,14 +109,19 @@ def control(method: str, url: str) -> Any:
 
 
 SHARED_STREAMS: Any = None
+STANDALONE = False
 _TRIGGER_IDS = iter(range(1, 10**9))
 
 
 async def _events_of(trigger: Any, trigger_id: int) -> Any:
-    """Like TriggerRunner.run_trigger: the shared stream when the trigger declares a key, else run()."""
+    """Like TriggerRunner.run_trigger: the shared stream when the trigger declares a key, else run().
+
+    ``STANDALONE`` (kind ``modelred_standalone``) runs every trigger through ``run()``, as ``dag.test()``
+    does: one GET per trigger per interval.
+    """
     from airflow.triggers.base import BaseEventTrigger
 
-    key = trigger.shared_stream_key() if isinstance(trigger, BaseEventTrigger) else None
+    key = trigger.shared_stream_key() if isinstance(trigger, BaseEventTrigger) and not STANDALONE else None
     if key is None:
         async for event in trigger.run():
             yield event
@@ -154,49 +156,9 @@ async def drive(trigger: Any, events: list[Any], start_after: float = 0.0) -> No
         await trigger.cleanup()
 
 
-def session_without_trust_env() -> None:
-    """Experiment: the hook's shared session with ``trust_env=False``.
-
-    With ``trust_env=True`` aiohttp reads ~/.netrc in a thread and looks up proxy variables in another
-    thread on every request: two thread-pool hops per poll. This measures what dropping that would save.
-    """
-    from modelred_provider.hooks import _transport_async as transport
-
-    original = transport._new_session
-
-    def new_session(settings: Any) -> Any:
-        session = original(settings)
-        session._trust_env = False
-        return session
-
-    transport._new_session = new_session
-
-
-def retry_fast_path() -> None:
-    """Experiment: the first attempt of a request skips tenacity; only a failure enters the retry loop.
-
-    ``AsyncTransport.call`` builds a ``tenacity.AsyncRetrying`` for every request. Sending once directly
-    and handing a failure to the unchanged retry loop keeps the retry rules for failures while a
-    healthy poll pays nothing for them. (A bench measurement of a proposed hook change, not a fix.)
-    """
-    from modelred_provider.hooks import _transport_async as transport
-
-    original = transport.AsyncTransport.call
-
-    async def call(self: Any, spec: Any, should_retry: Any = None) -> Any:
-        try:
-            return await self.send_once(spec)
-        except Exception:
-            return await original(self, spec, should_retry)
-
-    transport.AsyncTransport.call = call  # type: ignore[method-assign]
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.kind in ("modelred_no_trust_env", "modelred_fast_path"):
-        session_without_trust_env()
-    if args.kind == "modelred_fast_path":
-        retry_fast_path()
+    global STANDALONE
+    STANDALONE = args.kind == "modelred_standalone"
     loop = asyncio.get_running_loop()
     conns = ConnectionCounter(loop)
     heartbeat = Heartbeat()

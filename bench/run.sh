@@ -18,7 +18,7 @@ case "$name" in
   all)
     .venv/bin/python bench/imports.py
     .venv/bin/python bench/triggerer.py
-    .venv/bin/python bench/triggerer.py --no-stagger --kinds idle,modelred,modelred_fast_path,http_sensor
+    .venv/bin/python bench/triggerer.py --no-stagger --kinds idle,modelred,modelred_standalone,http_sensor
     .venv/bin/python bench/airflow_run.py
     ;;
   *) echo "usage: bash bench/run.sh [imports|triggerer|airflow|all] [args]" >&2; exit 2 ;;

@@ -38,11 +38,8 @@ from _common import (
 
 KINDS = {
     "idle": "harness alone, no triggers (baseline)",
-    "modelred": "ModelRedAssessmentTrigger (ours)",
-    "modelred_no_trust_env": "ours, session trust_env=False (experiment)",
-    "modelred_fast_path": "ours, trust_env=False + retry fast path (exp.)",
-    "modelred_shared": "ours + shared list, limit=100 (experiment)",
-    "modelred_shared_all": "ours + shared list, limit=N (experiment)",
+    "modelred": "ModelRedAssessmentTrigger (ours, shared list)",
+    "modelred_standalone": "ours, run() alone: one GET per trigger (dag.test)",
     "floor": "floor: bare aiohttp GET, one shared session",
     "http_sensor": "HttpSensorTrigger + status check (peer)",
     "http_event": "HttpEventTrigger + response_check_path (peer)",
@@ -90,8 +87,6 @@ def run_kind(kind: str, emu: Any, args: argparse.Namespace, home: str) -> dict[s
         ids_file = fh.name
     env = scratch_airflow_env(home)
     env["AIRFLOW_CONN_BENCH_MODELRED"] = conn_env_json("modelred", emu.url, emu.api_key)
-    # The shared-stream experiment lists the newest 100 (a cautious page) or all N waiting assessments.
-    env["MODELRED_BENCH_LIST_LIMIT"] = str(args.n if kind == "modelred_shared_all" else 100)
     env["AIRFLOW_CONN_BENCH_HTTP"] = conn_env_json(
         "http", emu.url, None, Authorization=f"Bearer {emu.api_key}"
     )
