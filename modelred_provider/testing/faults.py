@@ -3,12 +3,16 @@
 A fault matches a method (or ``*``) and a request path (a trailing ``*`` matches a prefix) and fires for
 the next ``count`` matching requests (``None``: every one). Faults fire in the order they were added.
 The control API (``/_emulator/...``) is never faulted nor counted.
+
+Chaos: a scenario's ``"chaos": {"rate": 0.25, "seed": 7}`` (see :class:`Chaos`) also faults that share
+of all other ``/api/...`` requests at random (seeded), with a mix of kinds, after any armed fault.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass
@@ -21,6 +25,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KINDS = ("status", "stall", "drop", "html", "truncated", "process_then_504")
+#: What a chaos draw picks from, each as likely: a 429 with Retry-After, a proxy's 502 page, a 503,
+#: a 504 after the request was processed, a dropped connection, a stall past the client's timeout,
+#: a truncated 2xx body.
+CHAOS_KINDS = ("429", "502", "503", "process_then_504", "drop", "stall", "truncated")
 CONTROL_PREFIX = "/_emulator/"
 
 _REASONS = {
@@ -108,6 +116,84 @@ def make_fault(
     if retry_after is not None and not _seconds(retry_after):
         raise ValueError(f"retry_after must be a number of seconds >= 0; got {retry_after!r}")
     return Fault(method.upper(), path, kind, status, count, retry_after, stall_seconds)
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Fault ``rate`` (0..1) of all API requests at random, reproducibly for one ``seed``.
+
+    ``stall_seconds`` should exceed the client's timeout. A stalled GET is answered after the stall; a
+    stalled POST/PATCH/DELETE is processed at once and answered after the stall (a server that is slow
+    to answer): a request that sits unprocessed past the client's timeout and is then processed after
+    the client moved on is a different fault, that the ``stall`` kind of ``inject_fault`` arms.
+    """
+
+    rate: float
+    seed: int = 0
+    stall_seconds: float = 6.0
+    retry_after: float = 1.0
+    kinds: tuple[str, ...] = CHAOS_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kinds": list(self.kinds)}
+
+
+def make_chaos(spec: Any) -> Chaos | None:
+    """Validate a scenario's ``chaos`` object (``None``: no chaos)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise ValueError('chaos must be an object like {"rate": 0.25, "seed": 7}')
+    allowed = {"rate", "seed", "stall_seconds", "retry_after", "kinds"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ValueError(f"Unknown chaos key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    rate = spec.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ValueError(f"chaos rate must be a number from 0 to 1; got {rate!r}")
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"chaos seed must be an integer; got {seed!r}")
+    for name in ("stall_seconds", "retry_after"):
+        if name in spec and not _seconds(spec[name]):
+            raise ValueError(f"chaos {name} must be a number of seconds >= 0; got {spec[name]!r}")
+    kinds = spec.get("kinds", list(CHAOS_KINDS))
+    if not isinstance(kinds, list) or not kinds or any(k not in CHAOS_KINDS for k in kinds):
+        raise ValueError(f"chaos kinds must be a non-empty list of {', '.join(CHAOS_KINDS)}; got {kinds!r}")
+    return Chaos(
+        rate=float(rate),
+        seed=seed,
+        stall_seconds=float(spec.get("stall_seconds", 6.0)),
+        retry_after=float(spec.get("retry_after", 1.0)),
+        kinds=tuple(kinds),
+    )
+
+
+class ChaosDraw:
+    """The seeded random source of one chaos setting: ``draw()`` -> a fault kind or None."""
+
+    def __init__(self, chaos: Chaos) -> None:
+        self.chaos = chaos
+        self._random = random.Random(chaos.seed)
+        self._lock = threading.Lock()
+
+    def draw(self) -> str | None:
+        with self._lock:
+            hit = self._random.random() < self.chaos.rate
+            kind = self._random.choice(self.chaos.kinds)
+        return kind if hit else None
+
+    def fault(self, kind: str, method: str, path: str) -> Fault:
+        c = self.chaos
+        if kind == "429":
+            return Fault(method, path, "status", 429, 1, c.retry_after)
+        if kind == "502":
+            return Fault(method, path, "html", 502)
+        if kind == "503":
+            return Fault(method, path, "status", 503)
+        if kind == "stall":
+            return Fault(method, path, "stall", stall_seconds=c.stall_seconds)
+        return Fault(method, path, kind)
 
 
 class FaultBook:
@@ -204,10 +290,27 @@ class FaultMiddleware:
         method, path = scope["method"], scope["path"]
         self.count(f"{method} {self.route_of(method, path)}")
         fault = self.book.take(method, path)
+        if fault is None and path.startswith("/api/"):
+            fault = self._chaos_fault(method, path)
         if fault is None:
             await self.app(scope, receive, send)
             return
         await self.apply(fault, scope, receive, send)
+
+    def _chaos_fault(self, method: str, path: str) -> Fault | None:
+        """A random fault when the emulator's scenario sets ``chaos`` (counted as ``chaos <kind>``)."""
+        state = getattr(getattr(self.app, "state", None), "emulator", None)
+        draw: ChaosDraw | None = getattr(state, "chaos", None)
+        if draw is None:
+            return None
+        kind = draw.draw()
+        if kind is None:
+            return None
+        self.count(f"chaos {kind}")
+        fault = draw.fault(kind, method, path)
+        if fault.kind == "stall" and method != "GET":
+            fault.kind = "late"  # processed now, answered after the stall (see Chaos)
+        return fault
 
     async def apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         extra: list[tuple[bytes, bytes]] = []
@@ -222,6 +325,10 @@ class FaultMiddleware:
         elif fault.kind == "stall":
             await asyncio.sleep(fault.stall_seconds or 0)
             await self.app(scope, receive, send)
+        elif fault.kind == "late":  # chaos only: process, then answer after the stall
+            status, body = await _run_captured(self.app, scope, receive)
+            await asyncio.sleep(fault.stall_seconds or 0)
+            await _send_bytes(send, status, body, "application/json", extra)
         elif fault.kind == "drop":
             await _drop(send)
         elif fault.kind == "html":

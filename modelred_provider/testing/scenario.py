@@ -3,6 +3,8 @@
 Shape: ``{"models": {"<slug or id>": {"outcome": "pass"|"fail"|"low_score"|"stuck", "score": 42,
 "error": "...", "seconds": 5, "provider": "openai", "displayName": "..."}}}``. Every key but
 ``outcome`` is optional. A slug that is not in the catalogue adds a model (``provider`` defaults to ``rest``).
+An optional top-level ``"chaos": {"rate": 0.25, "seed": 7}`` faults that share of all API requests at
+random (``modelred_provider.testing.faults.Chaos``; read with :func:`load_chaos`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelred_provider.testing.catalogue import OUTCOMES, PROVIDERS
+from modelred_provider.testing.faults import Chaos, make_chaos
 
 _ALLOWED_KEYS = {"outcome", "score", "error", "seconds", "provider", "displayName", "organizationId"}
 
@@ -28,8 +31,8 @@ class ModelScenario:
     organization_id: str | None = None
 
 
-def load_scenario(source: str | Path | dict[str, Any] | None) -> dict[str, ModelScenario]:
-    """Parse a scenario (path to a JSON file, or the dict itself) into ``{slug or id: ModelScenario}``."""
+def read_scenario(source: str | Path | dict[str, Any] | None) -> dict[str, Any]:
+    """The scenario's JSON object (from a file path, or the dict itself); ``{}`` for None."""
     if source is None:
         return {}
     if isinstance(source, (str, Path)):
@@ -44,9 +47,20 @@ def load_scenario(source: str | Path | dict[str, Any] | None) -> dict[str, Model
         data = source
     if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
         raise ValueError('A scenario must be a JSON object like {"models": {"<slug>": {"outcome": "fail"}}}')
-    unknown_top = set(data) - {"models"}
+    unknown_top = set(data) - {"models", "chaos"}
     if unknown_top:
-        raise ValueError(f"Unknown scenario key(s) {sorted(unknown_top)}; the only key is 'models'")
+        raise ValueError(f"Unknown scenario key(s) {sorted(unknown_top)}; the keys are 'models' and 'chaos'")
+    return data
+
+
+def load_chaos(source: str | Path | dict[str, Any] | None) -> Chaos | None:
+    """The scenario's ``chaos`` setting, validated (None when it has none)."""
+    return make_chaos(read_scenario(source).get("chaos"))
+
+
+def load_scenario(source: str | Path | dict[str, Any] | None) -> dict[str, ModelScenario]:
+    """Parse a scenario (path to a JSON file, or the dict itself) into ``{slug or id: ModelScenario}``."""
+    data = read_scenario(source)
     out: dict[str, ModelScenario] = {}
     for slug, spec in data.get("models", {}).items():
         out[slug] = _parse_model(slug, spec)

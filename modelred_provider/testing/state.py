@@ -19,8 +19,9 @@ from typing import Any
 
 from modelred_provider.testing import catalogue
 from modelred_provider.testing.errors import ApiError, assessment_not_found
+from modelred_provider.testing.faults import ChaosDraw
 from modelred_provider.testing.reports import build_report
-from modelred_provider.testing.scenario import ModelScenario, load_scenario
+from modelred_provider.testing.scenario import ModelScenario, load_chaos, load_scenario, read_scenario
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
 STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
@@ -144,6 +145,8 @@ class EmulatorState:
         self.counts: Counter[str] = Counter()
         self.connections = 0
         self.scenario: dict[str, ModelScenario] = {}
+        #: The scenario's random faults (read by the fault middleware), None without ``chaos``.
+        self.chaos: ChaosDraw | None = None
         self.set_scenario(scenario)
 
     # -- models ---------------------------------------------------------------------------------
@@ -152,9 +155,13 @@ class EmulatorState:
         self.model_slugs[record["modelId"]] = record["id"]
 
     def set_scenario(self, scenario: Any) -> None:
-        """Replace the scenario (a dict or a JSON file path). Assessments already created keep theirs."""
-        parsed = load_scenario(scenario)
+        """Replace the scenario (a dict or a JSON file path). Assessments already created keep theirs.
+        Its ``chaos`` (or none) replaces the current one, with its random source reseeded."""
+        data = read_scenario(scenario)
+        parsed = load_scenario(data)
+        chaos = load_chaos(data)
         with self.lock:
+            self.chaos = ChaosDraw(chaos) if chaos is not None else None
             resolved: dict[str, ModelScenario] = {}
             for ident, spec in parsed.items():
                 model = self.models.get(ident) or self.models.get(self.model_slugs.get(ident, ""))
