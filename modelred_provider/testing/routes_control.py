@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +12,7 @@ from modelred_provider.testing.errors import ApiError
 from modelred_provider.testing.faults import FaultBook, make_fault
 from modelred_provider.testing.serialize import assessment_wire
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED
-from modelred_provider.testing.wire import state_of
+from modelred_provider.testing.wire import decode_json, state_of
 
 
 def _book(request: Request) -> FaultBook:
@@ -26,9 +25,9 @@ async def _body(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"Request body is not valid JSON: {exc}", "INVALID_JSON") from None
+        data = decode_json(raw)
+    except ValueError as exc:
+        raise ApiError(400, str(exc), "INVALID_JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "Request body must be a JSON object", "INVALID_JSON")
     return data

@@ -54,14 +54,26 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
+def decode_json(raw: bytes) -> Any:
+    """``json.loads`` for every request body of the emulator (API and control routes alike).
+
+    Raises ``ValueError`` with a message for the client when the body is not JSON, not UTF-8, or nested so
+    deeply that the decoder runs out of recursion (``[[[[...``: a RecursionError, else a generic 500).
+    """
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("Request body is not valid JSON: nested too deeply") from None
+
+
 async def json_body(request: Request, generation: str) -> dict[str, Any]:
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise validation_error(
-            generation, f"Request body is not valid JSON: {exc}", None, "INVALID_JSON"
-        ) from None
+        data = decode_json(raw) if raw else None
+    except ValueError as exc:
+        raise validation_error(generation, str(exc), None, "INVALID_JSON") from None
     if not isinstance(data, dict):
         raise validation_error(
             generation, "Request body must be a JSON object", {"got": type(data).__name__}, "INVALID_JSON"
