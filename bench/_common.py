@@ -92,7 +92,7 @@ def scratch_airflow_env(home: str | None = None) -> dict[str, str]:
 def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> Any:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
+    if data is not None or method in ("POST", "PUT"):  # the control API takes writes only as JSON
         req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         raw = resp.read()

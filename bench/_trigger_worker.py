@@ -102,6 +102,7 @@ class Heartbeat:
 
 def control(method: str, url: str) -> Any:
     req = urllib.request.Request(url, method=method)
+    req.add_header("Content-Type", "application/json")  # the control API takes writes only as JSON
     with urllib.request.urlopen(req, timeout=30) as resp:
         raw = resp.read()
     body = json.loads(raw) if raw else {}

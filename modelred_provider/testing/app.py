@@ -1,7 +1,9 @@
-"""The emulator's ASGI app: one route table (also used to name counters), JSON errors, fault middleware."""
+"""The emulator's ASGI app: one route table (also used to name counters), JSON errors, request guards and
+fault middleware."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,6 +18,7 @@ from modelred_provider.testing import routes_resources as resources
 from modelred_provider.testing import routes_v2 as v2
 from modelred_provider.testing.errors import ApiError
 from modelred_provider.testing.faults import ASGIApp, FaultBook, FaultMiddleware
+from modelred_provider.testing.guard import GuardMiddleware
 from modelred_provider.testing.state import EmulatorState
 from modelred_provider.testing.wire import error_response
 
@@ -93,7 +96,8 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "Internal server error", "code": "INTERNAL_ERROR", "details": None}, 500)
 
 
-def build_app(state: EmulatorState, faults: FaultBook) -> ASGIApp:
+def build_app(state: EmulatorState, faults: FaultBook, allowed_hosts: Iterable[str] = ()) -> ASGIApp:
+    """Guards first (a refused request is neither counted nor faulted), then faults, then the routes."""
     routes = [
         Route(path, endpoint, methods=[method]) for method, path, endpoint in (*API_ROUTES, *CONTROL_ROUTES)
     ]
@@ -103,4 +107,4 @@ def build_app(state: EmulatorState, faults: FaultBook) -> ASGIApp:
     )
     app.state.emulator = state
     app.state.faults = faults
-    return FaultMiddleware(app, faults, route_template, state.count)
+    return GuardMiddleware(FaultMiddleware(app, faults, route_template, state.count), allowed_hosts)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -30,9 +31,23 @@ import uvicorn
 
 from modelred_provider.testing.app import build_app
 from modelred_provider.testing.faults import Fault, FaultBook, make_fault
+from modelred_provider.testing.guard import is_loopback_name
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED, EmulatorState
 
 DEFAULT_API_KEY = "mr_test_key_0001"
+
+log = logging.getLogger(__name__)
+
+
+def exposure_warning(host: str) -> str | None:
+    """The warning to log when listening on ``host`` exposes the emulator beyond this machine, else None."""
+    if is_loopback_name(host):
+        return None
+    return (
+        f"The ModelRed emulator listens on {host or 'every interface'}, not on loopback: its control API "
+        "(/_emulator/...) needs no key, so anyone who can reach this port can drive it (arm faults, end "
+        "assessments, change the scenario). Use --host 127.0.0.1 unless you need other machines to reach it"
+    )
 
 
 def _counting_protocol(state: EmulatorState) -> type[asyncio.Protocol]:
@@ -88,6 +103,7 @@ class ModelRedEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         access_log: bool = False,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         if isinstance(api_keys, str):
             api_keys = (api_keys,)
@@ -96,6 +112,7 @@ class ModelRedEmulator:
         )
         self.faults = FaultBook()
         self.host = host
+        self.allowed_hosts = tuple(allowed_hosts)
         self._requested_port = port
         self._access_log = access_log
         self._sock: socket.socket | None = None
@@ -117,6 +134,9 @@ class ModelRedEmulator:
         return self.state.api_keys[0]
 
     def _bind(self) -> socket.socket:
+        warning = exposure_warning(self.host)
+        if warning:
+            log.warning(warning)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -134,7 +154,7 @@ class ModelRedEmulator:
 
     def _make_server(self) -> _Server:
         config = uvicorn.Config(
-            build_app(self.state, self.faults),
+            build_app(self.state, self.faults, self.allowed_hosts),
             http=_counting_protocol(self.state),
             ws="none",
             lifespan="off",
@@ -316,6 +336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scenario", default=None, metavar="FILE", help="JSON scenario file (see docs)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer API requests whose Host header names NAME (repeatable; loopback names and IP "
+        "addresses always work; the control API answers loopback names only)",
+    )
     args = parser.parse_args(argv)
     try:
         emulator = ModelRedEmulator(
@@ -328,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             access_log=args.access_log,
+            allowed_hosts=args.allow_host,
         )
         emulator.serve_forever()
     except (ValueError, OSError) as exc:

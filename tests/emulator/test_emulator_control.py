@@ -16,7 +16,10 @@ def env(modelred_emulator):
     return (
         emu,
         Api(emu.url),
-        lambda method, path, **kw: requests.request(method, emu.url + path, timeout=5, **kw),
+        # The control API takes writes only as application/json, bodiless ones included.
+        lambda method, path, **kw: requests.request(
+            method, emu.url + path, timeout=5, headers={"Content-Type": "application/json"}, **kw
+        ),
     )
 
 
