@@ -197,7 +197,8 @@ class EmulatorProcess:
         requests.delete(f"{self.url}/_emulator/counts", timeout=5).raise_for_status()
 
     def control(self, assessment_id: str, action: str) -> None:
-        resp = requests.post(f"{self.url}/_emulator/assessments/{assessment_id}/{action}", timeout=5)
+        # json={}: the control API takes writes only as application/json (no cross-site form posts).
+        resp = requests.post(f"{self.url}/_emulator/assessments/{assessment_id}/{action}", json={}, timeout=5)
         assert resp.ok, f"emulator control {action} for {assessment_id}: HTTP {resp.status_code} {resp.text}"
 
 
