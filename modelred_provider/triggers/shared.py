@@ -6,7 +6,7 @@ one) to each trigger of the group. Each trigger takes its own assessment from th
 is not there (the list was capped by the server, the assessment is older than the listed window, or
 the list failed) the trigger sends its own ``GET``, so it always gets its event.
 
-What the contract lets a list do, and how it is used (``/work/shared/modelred-api.md``):
+What the contract lets a list do, and how it is used (``docs/modelred-api.md``, sections 1.2 and 2.2):
 
 * resources API: ``GET /api/assessments?limit=N``, newest first, no status filter. One request with
   ``limit`` sized to the group (waiting triggers + :data:`LIST_MARGIN`, at most :data:`MAX_LIST_LIMIT`).
