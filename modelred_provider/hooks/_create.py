@@ -7,21 +7,34 @@ keys / probe packs, created after the call started, and not among the assessment
 the first POST (the hook lists them once before sending: one cheap GET per call, so an identical
 assessment launched a moment earlier by someone else is never mistaken for ours, whatever the clocks
 say). Only when none is found is the POST sent again. Each decision is logged.
+
+The same state survives the process as a *launch intent* (:meth:`CreateAttempts.intent`, a plain JSON
+dict the operator keeps in Airflow's task state store before every POST): a later try whose worker
+never learned the answer rebuilds it (:meth:`CreateAttempts.from_intent`) and runs the same lookup,
+with the same matching rule (:meth:`CreateAttempts.matches`), before launching anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
+from modelred_provider.api import endpoints
 from modelred_provider.api.endpoints import RequestSpec
-from modelred_provider.api.models import Assessment
+from modelred_provider.api.errors import ModelRedConfigurationError
+from modelred_provider.api.models import ApiGeneration, Assessment
 
 #: Tolerated difference between our clock and the server's when comparing creation times.
 CLOCK_SKEW = timedelta(seconds=2)
 #: How many recent assessments to look through.
 LOOKUP_LIMIT = 20
+#: A later try's lookup widens its listing up to this many, until it reaches assessments created
+#: before the launch (a busy organisation may have launched many since).
+LOOKUP_MAX = 500
+#: Version of the launch intent's shape (a stored intent of another version is not trusted).
+INTENT_VERSION = 1
 
 
 @dataclass
@@ -65,3 +78,68 @@ class CreateAttempts:
             if self.matches(assessment):
                 return assessment
         return None
+
+    # --- the launch intent: this state as a plain JSON dict, for a later try ---------------------
+
+    def intent(self, token: str, sent_at: datetime, in_flight_until: datetime) -> dict[str, Any]:
+        """What a later try needs to find what this call's POSTs created (no secret: ids, names, times).
+
+        ``sent_at``: when the POST about to be sent leaves; ``in_flight_until``: when it has been answered
+        or given up on (sent_at + the request timeout), after which the server no longer processes it.
+        """
+        body = self.spec.json or {}
+        intent: dict[str, Any] = {
+            "version": INTENT_VERSION,
+            "token": token,
+            "model": str(body.get("model", "")),
+            "api_generation": self.spec.api_generation.value,
+            "priority": str(body.get("priority", "normal")),
+            "started_at": self.started_at.isoformat(),
+            "sent_at": sent_at.isoformat(),
+            "in_flight_until": in_flight_until.isoformat(),
+            "known_ids": None if self.known_ids is None else sorted(self.known_ids),
+        }
+        intent["probe_pack_ids" if self.by_packs else "test_types"] = sorted(self.requested)
+        return intent
+
+    @classmethod
+    def from_intent(cls, intent: dict[str, Any]) -> CreateAttempts:
+        """The state of the call that wrote ``intent`` (ValueError if it is not a readable intent)."""
+        if not isinstance(intent, dict) or intent.get("version") != INTENT_VERSION:
+            raise ValueError(f"not a launch intent of version {INTENT_VERSION}")
+        try:
+            spec = endpoints.create_assessment(
+                str(intent["model"]),
+                test_types=intent.get("test_types"),
+                probe_pack_ids=intent.get("probe_pack_ids"),
+                priority=str(intent.get("priority", "normal")),
+            )
+            started_at = parse_time(intent["started_at"])
+            if spec.api_generation is not ApiGeneration(intent["api_generation"]):
+                raise ValueError("api_generation does not match the probe choice")
+        except (KeyError, TypeError, ValueError, ModelRedConfigurationError) as err:
+            raise ValueError(f"unreadable launch intent: {err}") from None
+        known = intent.get("known_ids")
+        return cls(
+            spec,
+            started_at,
+            {spec.json["model"]} if spec.json else set(),
+            known_ids=None if known is None else frozenset(str(i) for i in known),
+        )
+
+    def covers(self, listed: list[Assessment], asked: int) -> bool:
+        """Whether a newest-first listing of ``asked`` reaches back before this call started."""
+        if len(listed) < asked:
+            return True  # the whole history was listed
+        oldest = listed[-1].created_at
+        if oldest is None:
+            return True  # cannot tell; do not page on for ever
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=self.started_at.tzinfo)
+        return oldest < self.started_at - CLOCK_SKEW
+
+
+def parse_time(value: Any) -> datetime:
+    """An ISO-8601 time written by :meth:`CreateAttempts.intent` (naive means UTC)."""
+    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)

@@ -262,6 +262,8 @@ class ModelRedHook(BaseHook):
         test_types: Sequence[str] | None = None,
         probe_pack_ids: Sequence[str] | None = None,
         priority: str = "normal",
+        *,
+        on_intent: Callable[[dict[str, Any]], None] | None = None,
     ) -> Assessment:
         """Launch an assessment: ``test_types`` (probe keys) -> resources API, ``probe_pack_ids`` -> v2.
 
@@ -269,13 +271,24 @@ class ModelRedHook(BaseHook):
         have processed it (connection refused, 429, 503 with Retry-After); after an ambiguous failure
         (timeout after sending, 502, 504, unreadable answer) it looks for the assessment the attempt
         may have created before sending again (see ``hooks/_create.py``).
+
+        ``on_intent(intent)`` is called after the listing and before every POST (the first and each
+        resend) with the launch intent, a plain JSON dict without secrets (model, probe set, priority,
+        API generation, a token of this call, its start time, when this POST is sent and when it is
+        answered or given up on, the ids listed before it). Keep it where a later process can read it:
+        :meth:`find_launched` then finds what this call created even if this process died before
+        learning it. If ``on_intent`` raises, no POST is sent and the error propagates.
         """
+        import uuid
+        from datetime import timedelta
+
         from modelred_provider.hooks._create import LOOKUP_LIMIT, CreateAttempts
 
         spec = endpoints.create_assessment(
             model, test_types=test_types, probe_pack_ids=probe_pack_ids, priority=priority
         )
         state = CreateAttempts(spec, datetime.now(timezone.utc), {str(model).strip()})
+        token = uuid.uuid4().hex
         generation = spec.api_generation
         try:
             recent = self.list_assessments(limit=LOOKUP_LIMIT, api_generation=generation)
@@ -301,6 +314,10 @@ class ModelRedHook(BaseHook):
                     "recent; sending the request again",
                     len(recent),
                 )
+            if on_intent is not None:
+                sent_at = datetime.now(timezone.utc)
+                answer_by = sent_at + timedelta(seconds=self.settings.timeout)
+                on_intent(state.intent(token, sent_at, answer_by))
             try:
                 payload = self._transport.send_once(spec)
                 obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
@@ -340,6 +357,78 @@ class ModelRedHook(BaseHook):
             )
             return {model}
         return {ref for ref in (model, found.id, found.model_id) if ref}
+
+    def find_launched(self, intent: dict[str, Any], *, settle: bool = True) -> Assessment | None:
+        """The assessment that the launch recorded as ``intent`` (see ``create_assessment(on_intent=)``)
+        created, or None when it created none.
+
+        The rule of ``create_assessment``'s own lookup (``hooks/_create.py``): same model, same probe
+        set, created after the launch started (less the clock skew), not among the ids listed before
+        its first POST; the newest such. The listing widens (up to ``LOOKUP_MAX``) until it reaches back
+        before the launch. With ``settle`` (default), when nothing is found while the launch's last POST
+        may still be in flight (its request timeout, plus clock skew, has not passed), it waits that
+        out (at most one timeout) and looks once more, so a POST still being processed is not
+        mistaken for one that never was. Never guesses: an unreadable intent raises
+        ``ModelRedConfigurationError`` and a failed listing its ``ModelRedError``.
+        """
+        from datetime import timedelta
+
+        from modelred_provider.hooks._create import (
+            CLOCK_SKEW,
+            LOOKUP_LIMIT,
+            LOOKUP_MAX,
+            CreateAttempts,
+            parse_time,
+        )
+
+        try:
+            state = CreateAttempts.from_intent(intent)
+            in_flight_until = parse_time(intent.get("in_flight_until") or intent["started_at"])
+        except (KeyError, ValueError) as err:
+            raise ModelRedConfigurationError(f"cannot look for an earlier launch: {err}") from None
+        model = next(iter(state.model_refs))
+        state.model_refs |= self._model_refs(model)
+        generation = state.spec.api_generation
+        token = str(intent.get("token", ""))[:12]
+
+        def look() -> Assessment | None:
+            limit = LOOKUP_LIMIT
+            while True:
+                recent = self.list_assessments(limit=limit, api_generation=generation)
+                found = state.find(recent)
+                if found is not None or limit >= LOOKUP_MAX or state.covers(recent, limit):
+                    break
+                limit = min(LOOKUP_MAX, limit * 5)
+            if found is not None:
+                self.log.warning(
+                    "ModelRed: the earlier launch %s of model %s did create assessment %s; adopting it",
+                    token,
+                    model,
+                    found.id,
+                )
+            else:
+                self.log.info(
+                    "ModelRed: no assessment from the earlier launch %s of model %s among the %d most recent",
+                    token,
+                    model,
+                    len(recent),
+                )
+            return found
+
+        found = look()
+        if found is None and settle:
+            cap = self.settings.timeout + CLOCK_SKEW.total_seconds()
+            wait = (in_flight_until + CLOCK_SKEW - datetime.now(timezone.utc)) / timedelta(seconds=1)
+            if wait > 0:
+                wait = min(wait, cap)
+                self.log.info(
+                    "ModelRed: the earlier launch's last request may still be in flight; "
+                    "looking again in %.1f s before launching anew",
+                    wait,
+                )
+                time.sleep(wait)
+                found = look()
+        return found
 
     def get_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> Assessment:
         """The assessment now (status, progress, report once COMPLETED), with its dashboard URL."""
