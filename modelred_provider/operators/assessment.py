@@ -5,13 +5,22 @@ class needs: the base class, the completion mixin, the extra link, plain constan
 checks. The dataclasses, the hook (and with it ``requests``/``aiohttp``), the poll policy, the gate,
 the summary and the trigger are imported when the task runs.
 
-Retries never duplicate an assessment: the id is kept in the task state store (Airflow 3.3,
-AIP-103) right after the launch. A retry reads it back and reattaches to a running assessment or
-takes a completed one's result; after a failed or cancelled one it launches afresh. Without a task
-state store in the context (older Airflow, tests calling ``execute`` directly) a warning is logged
-and every try launches its own assessment. As with Airflow's ``ResumableJobMixin``, a worker dying
-between ModelRed's answer to the launch and the write to the store leaves no id, so its retry
-launches again.
+Retries never duplicate an assessment. Before the first POST (and before any resend) the launch
+*intent* is kept in the task state store (Airflow 3.3, AIP-103) under ``STATE_KEY``: model, probe set,
+priority, API generation, a launch token, the launch's start time, when the POST left and when it is
+answered or given up on, and the ids listed just before it (the hook's ``on_intent``; plain JSON,
+never a secret). Once ModelRed answers, the record is replaced by the assessment id. A retry reads it
+back: an id -> reattach to a running assessment or take a completed one's result (after a failed or
+cancelled one, launch afresh); an intent -> the worker died during the launch, so it first runs the
+hook's create-once lookup (``find_launched``: the same matching rule as within one call) and adopts
+what that launch created, waiting out a POST that may still be in flight before a second look; only
+when nothing is found does it launch anew. The record is deleted once the outcome is final.
+
+If the intent cannot be written, nothing is sent (fail closed): the try fails and its retry reads the
+store again. This also covers a try that Airflow reset as orphaned (its store writes answer 404): it
+can no longer write an intent, so it can no longer launch or resend, while the next try sees any
+intent it wrote before the reset. Without a task state store in the context (older Airflow, tests
+calling ``execute`` directly) a warning is logged and every try launches its own assessment.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ if TYPE_CHECKING:
 
     from modelred_provider.api.models import Assessment
 
-#: Key of the launched assessment in the task state store: {"assessment_id", "api_generation", "model"}.
+#: Key of the launch in the task state store: while launching {"model", "launching": <intent>} (written
+#: before every POST), then {"assessment_id", "api_generation", "model"}; deleted once the outcome is final.
 STATE_KEY = "modelred_assessment"
 
 _PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severities")
@@ -233,19 +243,39 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             self.log.info(
                 "Selected %d probes from the catalogue: %s", len(kwargs["test_types"]), kwargs["test_types"]
             )
-        assessment = self.hook.create_assessment(self.model, **kwargs)
-        self.log.info("Launched ModelRed assessment %s of model %s", assessment.id, self.model)
         store = context.get("task_state_store")
+
+        def record_intent(intent: dict[str, Any]) -> None:
+            # Before every POST: a try that dies before learning the answer leaves this for its retry.
+            assert store is not None
+            try:
+                store.set(STATE_KEY, {"model": self.model, "launching": intent})
+            except Exception as error:
+                self.log.error(
+                    "Could not record the launch in the task state store (%s); not sending it, so that no "
+                    "assessment exists that a retry could not find. The retry reads the store again.",
+                    error,
+                )
+                raise
+
+        assessment = self.hook.create_assessment(
+            self.model, on_intent=record_intent if store is not None else None, **kwargs
+        )
+        self.log.info("Launched ModelRed assessment %s of model %s", assessment.id, self.model)
         if store is not None:
-            store.set(
-                STATE_KEY,
-                {
-                    "assessment_id": assessment.id,
-                    "api_generation": assessment.api_generation.value,
-                    "model": self.model,
-                },
-            )
+            self._remember(store, assessment)
         return assessment
+
+    def _remember(self, store: Any, assessment: Assessment) -> None:
+        """Replace the launch intent by the id (should this fail, the retry finds it by the intent)."""
+        store.set(
+            STATE_KEY,
+            {
+                "assessment_id": assessment.id,
+                "api_generation": assessment.api_generation.value,
+                "model": self.model,
+            },
+        )
 
     def _reattach(self, context: Context) -> Assessment | None:
         """On a retry, the assessment an earlier try launched if it is running or completed."""
@@ -256,26 +286,19 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             )
             return None
         saved = store.get(STATE_KEY)
-        if not isinstance(saved, dict) or not saved.get("assessment_id"):
+        if not isinstance(saved, dict):
             return None
-        assessment_id = str(saved["assessment_id"])
-        if saved.get("model") != self.model:
-            self.log.info(
-                "Stored assessment %s was for model %s; launching afresh", assessment_id, saved.get("model")
-            )
+        if saved.get("assessment_id"):
+            assessment = self._stored_assessment(saved)
+        elif isinstance(saved.get("launching"), dict):
+            assessment = self._adopt_launch(store, saved)
+        else:
             return None
-        from modelred_provider.api.errors import ModelRedNotFoundError
+        if assessment is None:
+            return None
+        assessment_id = assessment.id
         from modelred_provider.api.models import AssessmentStatus
 
-        try:
-            assessment = self.hook.get_assessment(
-                assessment_id, api_generation=ApiGeneration(saved.get("api_generation", "resources"))
-            )
-        except ModelRedNotFoundError:
-            self.log.warning(
-                "Assessment %s from an earlier try no longer exists; launching afresh", assessment_id
-            )
-            return None
         if not assessment.status.is_terminal:
             self.log.info(
                 "Reattaching to assessment %s (%s) launched by an earlier try",
@@ -294,6 +317,59 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             assessment.status.value,
         )
         return None
+
+    def _stored_assessment(self, saved: dict[str, Any]) -> Assessment | None:
+        """The assessment whose id an earlier try stored (None: another model's, or gone)."""
+        assessment_id = str(saved["assessment_id"])
+        if saved.get("model") != self.model:
+            self.log.info(
+                "Stored assessment %s was for model %s; launching afresh", assessment_id, saved.get("model")
+            )
+            return None
+        from modelred_provider.api.errors import ModelRedNotFoundError
+
+        try:
+            return self.hook.get_assessment(
+                assessment_id, api_generation=ApiGeneration(saved.get("api_generation", "resources"))
+            )
+        except ModelRedNotFoundError:
+            self.log.warning(
+                "Assessment %s from an earlier try no longer exists; launching afresh", assessment_id
+            )
+            return None
+
+    def _adopt_launch(self, store: Any, saved: dict[str, Any]) -> Assessment | None:
+        """An earlier try stopped during its launch: what that launch created, if anything.
+
+        A failed lookup raises (this try fails; the next reads the record again): launching without
+        knowing could leave two assessments.
+        """
+        intent = saved["launching"]
+        token = str(intent.get("token", ""))[:12]
+        if saved.get("model") != self.model:
+            self.log.info(
+                "An earlier try was launching an assessment of model %s; launching afresh", saved.get("model")
+            )
+            return None
+        from modelred_provider.api.errors import ModelRedConfigurationError
+
+        self.log.info(
+            "An earlier try stopped while launching (launch %s, POST sent %s); looking for the assessment "
+            "it may have created before launching anything",
+            token,
+            intent.get("sent_at"),
+        )
+        try:
+            found = self.hook.find_launched(intent)
+        except ModelRedConfigurationError as error:
+            self.log.warning("The stored launch record is unreadable (%s); launching afresh", error)
+            return None
+        if found is None:
+            self.log.info("The earlier launch %s created no assessment; launching anew", token)
+            return None
+        self.log.info("Adopting assessment %s, created by the earlier launch %s", found.id, token)
+        self._remember(store, found)
+        return found
 
     def _forget(self, context: Context) -> None:
         """The outcome is final (success or gate verdict): a cleared-and-rerun task launches anew."""
