@@ -6,6 +6,7 @@ Only the transport and the sleep differ between the two: both feed each poll's o
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -41,6 +42,14 @@ class PollPolicy:
         self.assessment_id = assessment_id
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
+        # The callers check their parameters; this is the last line: NaN would make every comparison
+        # false (no sleep, no deadline).
+        if not (
+            isinstance(poll_interval, (int, float)) and math.isfinite(poll_interval) and poll_interval > 0
+        ):
+            raise ValueError(f"poll_interval={poll_interval!r} must be a positive, finite number of seconds.")
+        if deadline is not None and not math.isfinite(deadline):
+            raise ValueError(f"deadline={deadline!r} must be finite epoch seconds or None.")
         self.retry_budget = int(retry_budget)
         self.failures = 0
         self.last_status: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,33 @@ from modelred_provider.constants import RISK_LEVELS, SEVERITIES
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
+
+#: The default ``timeout`` of the operator and the sensor: 6 hours. A stuck assessment must not hold the
+#: gate (or a worker or triggerer slot) forever, and a red-team run is long: ModelRed's own SDK waits
+#: 60 minutes by default, and running the whole probe catalogue one probe after another takes about
+#: half an hour by the catalogue's ``estimated_time`` figures (1,785 s for the 34 probes the emulator
+#: serves); a queue behind "Maximum concurrent assessments reached" or a low priority adds to it. Six
+#: hours is several times the longest of these and still ends a stuck assessment the same working day.
+DEFAULT_ASSESSMENT_TIMEOUT = 6 * 60 * 60.0
+
+
+def normalize_level(value: Any) -> str | None:
+    """The one spelling of a severity or a risk level, used by the parameter checks, the report parser,
+    the gate and the summary: case and surrounding or repeated whitespace do not count
+    (``"Critical "`` -> ``"critical"``). ``None`` when there is no text (missing, empty, not a string).
+
+    The result is not checked against the known levels: callers compare it with ``SEVERITIES`` or
+    ``RISK_LEVELS`` and treat anything else as unknown (which a gate never lets pass).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = " ".join(str(value).split()).lower()
+    return text or None
+
+
+def _is_number(value: Any) -> bool:
+    """A real, finite number: not a bool, not NaN, not infinite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def is_templated(value: Any) -> bool:
@@ -50,8 +78,10 @@ def check_min_score(value: Any, param: str = "min_score") -> float | None:
     if value is None or value == "":
         return None
     try:
-        score = float(value)
-    except (TypeError, ValueError):
+        score = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        score = math.nan
+    if not math.isfinite(score):  # NaN compares false with everything: it would pass any test
         raise ValueError(f"{param}={value!r} is not a number: give a score between 0 and 100.") from None
     if not 0 <= score <= 100:
         raise ValueError(f"{param}={value!r} is outside 0..100: ModelRed scores run from 0 to 100.")
@@ -61,7 +91,7 @@ def check_min_score(value: Any, param: str = "min_score") -> float | None:
 def check_risk_level(value: Any, param: str = "max_risk_level") -> str | None:
     if value is None or value == "":
         return None
-    level = str(value).strip().lower()
+    level = normalize_level(value)
     if level not in RISK_LEVELS:
         raise ValueError(f"{param}={value!r} is not a risk level: use one of {list(RISK_LEVELS)}.")
     return level
@@ -73,11 +103,11 @@ def check_severities(value: Any, param: str = "fail_on_severities") -> tuple[str
     items = as_list(value, param) or []
     out = []
     for item in items:
-        sev = str(item).strip().lower()
+        sev = normalize_level(item)
         if sev not in SEVERITIES:
             raise ValueError(f"{param} contains {item!r}: use severities from {list(SEVERITIES)}.")
         out.append(sev)
-    return tuple(dict.fromkeys(out))
+    return tuple(dict.fromkeys(s for s in out if s))
 
 
 def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: Any) -> None:
@@ -91,14 +121,22 @@ def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: A
 
 
 def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
-    """Seconds as a positive number (a ``timedelta`` is accepted)."""
+    """Seconds as a positive, finite number (a ``timedelta`` is accepted). ``True`` is not a number
+    here, and NaN or infinity are refused: NaN compares false with everything, so a NaN poll interval
+    never sleeps and a NaN deadline never passes."""
     if value is None and allow_none:
         return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{param}={value!r} must be a positive number of seconds.")
-    return float(value)
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if not _is_number(seconds) or seconds <= 0:
+        raise ValueError(f"{param}={value!r} must be a positive, finite number of seconds.")
+    return float(seconds)
+
+
+def check_identifier(value: Any, param: str) -> str:
+    """A model slug/id or an assessment id: a string with something in it besides whitespace."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{param}={value!r}: give a non-empty string (it may be a template).")
+    return value
 
 
 def check_retry_budget(value: Any) -> int:

@@ -33,9 +33,11 @@ from modelred_provider.completion import AssessmentCompletionMixin
 from modelred_provider.constants import DEFAULT_RETRY_BUDGET, PRIORITIES, ApiGeneration
 from modelred_provider.links import ModelRedAssessmentLink
 from modelred_provider.validation import (
+    DEFAULT_ASSESSMENT_TIMEOUT,
     add_asset_outlet,
     as_list,
     check_gate_params,
+    check_identifier,
     check_positive,
     check_retry_budget,
     check_severities,
@@ -73,8 +75,11 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     :param wait_for_completion: wait for the result (default); if false, return right after the launch.
     :param deferrable: wait on the triggerer, holding no worker slot.
     :param poll_interval: seconds between two status checks.
-    :param timeout: seconds the assessment may take before the task fails (and tries to cancel it);
-        the task's ``execution_timeout`` also caps the wait, deferred or not.
+    :param timeout: seconds (or a ``timedelta``) the assessment may take before the task fails (and
+        tries to cancel it); the task's ``execution_timeout`` also caps the wait, deferred or not.
+        Default 6 hours (``validation.DEFAULT_ASSESSMENT_TIMEOUT``): several times what a full red-team
+        run takes, so a stuck assessment ends the task the same day instead of never; ``None`` waits
+        without a deadline of its own (only ``execution_timeout`` then ends it).
     :param min_score: quality gate: the lowest acceptable overall score (0..100, higher is safer).
     :param max_risk_level: quality gate: the highest acceptable risk level (low, medium, high, critical).
     :param fail_on_severities: quality gate: fail on any vulnerability of these severities.
@@ -121,7 +126,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
-        timeout: float | timedelta | None = None,
+        timeout: float | timedelta | None = DEFAULT_ASSESSMENT_TIMEOUT,
         min_score: float | str | None = None,
         max_risk_level: str | None = None,
         fail_on_severities: list[str] | str | None = None,
@@ -160,8 +165,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
     def _validate(self, *, at_parse: bool) -> None:
         """Static mistakes fail at DAG parse; templated values are checked again when the task runs."""
-        if not self.model or not isinstance(self.model, str):
-            raise ValueError(f"model={self.model!r}: give the model's slug or id as a non-empty string.")
+        check_identifier(self.model, "model")
         chosen = [
             name
             for name, value in (

@@ -19,10 +19,18 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from modelred_provider.completion import AssessmentCompletionMixin
 from modelred_provider.constants import DEFAULT_RETRY_BUDGET, ApiGeneration
 from modelred_provider.links import ModelRedAssessmentLink
-from modelred_provider.validation import add_asset_outlet, check_gate_params, check_retry_budget
+from modelred_provider.validation import (
+    DEFAULT_ASSESSMENT_TIMEOUT,
+    add_asset_outlet,
+    check_gate_params,
+    check_identifier,
+    check_positive,
+    check_retry_budget,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import timedelta
 
     from airflow.sdk import Asset, Context
 
@@ -41,7 +49,11 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         per wait in deferrable mode; each reschedule starts afresh).
     :param asset: an Asset to emit an event for when the model passes.
 
-    ``poke_interval``, ``timeout``, ``soft_fail`` and ``mode`` are the usual sensor parameters.
+    ``poke_interval``, ``timeout``, ``soft_fail`` and ``mode`` are the usual sensor parameters, except
+    that ``timeout`` defaults to 6 hours (``validation.DEFAULT_ASSESSMENT_TIMEOUT``, the operator's
+    default: several times a full red-team run) instead of Airflow's 7 days, and that both must be
+    positive, finite numbers of seconds (or ``timedelta``): NaN, infinity and ``True`` are refused at
+    DAG parse.
     """
 
     template_fields: Sequence[str] = ("assessment_id", "min_score", "max_risk_level", "fail_on_severities")
@@ -62,15 +74,20 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         fail_on_severities: list[str] | str | None = None,
         retry_budget: int = DEFAULT_RETRY_BUDGET,
         asset: Asset | None = None,
+        poke_interval: float | timedelta = 60,
+        timeout: float | timedelta | None = DEFAULT_ASSESSMENT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         if asset is not None:
             kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
-        super().__init__(**kwargs)
-        if not assessment_id or not isinstance(assessment_id, str):
-            raise ValueError(
-                f"assessment_id={assessment_id!r}: give the assessment's id (it may be a template)."
-            )
+        # Named here (so default_args still apply) and checked before Airflow's own coercion, whose
+        # messages do not name the bad value and which takes True for 1 second.
+        if timeout is None:
+            timeout = DEFAULT_ASSESSMENT_TIMEOUT
+        check_positive(timeout, "timeout")
+        check_positive(poke_interval, "poke_interval")
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        check_identifier(assessment_id, "assessment_id")
         try:
             self.api_generation = ApiGeneration(api_generation).value
         except ValueError:

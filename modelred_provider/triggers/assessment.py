@@ -25,6 +25,7 @@ from modelred_provider.constants import DEFAULT_RETRY_BUDGET
 from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.polling import PollPolicy, Step
 from modelred_provider.triggers import shared
+from modelred_provider.validation import check_positive
 
 if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook
@@ -69,8 +70,12 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self.assessment_id = str(assessment_id)
         self.modelred_conn_id = modelred_conn_id
         self.api_generation = ApiGeneration(api_generation).value
-        self.poll_interval = float(poll_interval)
-        self.deadline = None if deadline is None else float(deadline)
+        # Rebuilt from its serialized kwargs: check them again. A NaN interval never sleeps (a tight
+        # GET loop) and a NaN deadline never passes.
+        interval = check_positive(poll_interval, "poll_interval")
+        assert interval is not None  # without allow_none it is a number or raises
+        self.poll_interval = interval
+        self.deadline = check_positive(deadline, "deadline", allow_none=True)
         self.retry_budget = int(retry_budget)
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: ModelRedHook | None = None
