@@ -2,10 +2,14 @@
 
 Pure functions over :class:`~modelred_provider.api.models.Report`; used by the operator and the sensor
 when a task ends (never at DAG parse: the parameter checks are in :mod:`modelred_provider.validation`).
+
+The gate fails closed: a criterion the report does not carry what it needs for fails, with a reason
+that says what was missing. See :meth:`QualityGate.evaluate` for the rules.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +23,7 @@ from modelred_provider.validation import (
     check_risk_level,
     check_severities,
     is_templated,
+    normalize_level,
 )
 
 if TYPE_CHECKING:
@@ -33,7 +38,12 @@ __all__ = [
     "check_severities",
     "count_vulnerabilities",
     "is_templated",
+    "normalize_level",
+    "unknown_severities",
 ]
+
+#: The key of :func:`count_vulnerabilities` for vulnerabilities whose severity is missing or unknown.
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -69,40 +79,151 @@ class QualityGate:
         return self.min_score is None and self.max_risk_level is None and not self.fail_on_severities
 
     def evaluate(self, report: Report | None) -> GateVerdict:
-        """Every reason the report fails the gate (an empty gate always passes)."""
+        """Every reason the report fails the gate (an empty gate always passes).
+
+        Fail closed: when the report does not carry what a criterion needs, that criterion fails
+        and its reason says what was missing. Severities and risk levels are compared after
+        :func:`~modelred_provider.validation.normalize_level` (case and whitespace do not count).
+
+        * ``min_score``: fails when there is no report, no score, a score that is not a finite number
+          (NaN, a string the parser could not read) or one outside 0..100, or a score below it.
+        * ``max_risk_level``: fails when there is no risk level or it is not one of low, medium, high,
+          critical (``"very high"``, ``"severe"``...), or when it is above the limit.
+        * ``fail_on_severities``: counts by :func:`count_vulnerabilities` (the report's vulnerability
+          list or map, its ``*_issues`` counts and its failing probes, each a lower bound: the
+          highest count per severity is taken). Fails when a listed severity counts more than 0;
+          when the report has no report or its vulnerabilities cannot be counted
+          (``Report.vulnerabilities_unknown``: absent, null, another shape, an unreadable count);
+          and when any vulnerability or failing probe has a missing or unknown severity, because it
+          could be any of the listed ones (the rule: an unknown severity counts against every gate
+          that lists a severity, so ``fail_on_severities=["low"]`` fails on it too).
+        """
         if self.is_empty:
             return GateVerdict(True, [])
         reasons: list[str] = []
-        score = report.overall_score if report else None
-        risk = (report.risk_level or "").lower() if report else ""
+        no_report = "the assessment has no report"
         if self.min_score is not None:
-            if score is None:
-                reasons.append(f"no overall score reported, so min_score={self.min_score:g} cannot be met")
-            elif score < self.min_score:
-                reasons.append(f"overall score {score:g} is below min_score={self.min_score:g}")
+            reasons.extend(self._score_reasons(report, no_report))
         if self.max_risk_level is not None:
-            if risk not in RISK_LEVELS:
-                reasons.append(
-                    f"risk level {risk or 'missing'!r} is not a known level, "
-                    f"so max_risk_level={self.max_risk_level!r} cannot be met"
-                )
-            elif RISK_LEVELS.index(risk) > RISK_LEVELS.index(self.max_risk_level):
-                reasons.append(f"risk level {risk!r} is above max_risk_level={self.max_risk_level!r}")
+            reasons.extend(self._risk_reasons(report, no_report))
         if self.fail_on_severities:
-            counts = count_vulnerabilities(report)
-            for sev in self.fail_on_severities:
-                if counts.get(sev):
-                    reasons.append(
-                        f"{counts[sev]} {sev} vulnerabilit{'y' if counts[sev] == 1 else 'ies'} found "
-                        f"(fail_on_severities includes {sev!r})"
-                    )
+            reasons.extend(self._severity_reasons(report, no_report))
         return GateVerdict(not reasons, reasons)
+
+    def _score_reasons(self, report: Report | None, no_report: str) -> list[str]:
+        bar = self.min_score
+        if not _is_number(bar) or not 0 <= bar <= 100:  # type: ignore[operator]
+            return [f"min_score={bar!r} is not a score between 0 and 100, so the gate cannot pass"]
+        criterion = f"min_score={bar:g}"
+        score = report.overall_score if report is not None else None
+        if report is None:
+            return [f"{no_report}, so {criterion} cannot be met"]
+        if score is None:
+            return [f"no overall score reported, so {criterion} cannot be met"]
+        if not _is_number(score):
+            return [f"overall score {score!r} is not a number, so {criterion} cannot be met"]
+        if not 0 <= score <= 100:
+            return [
+                f"overall score {score:g} is outside 0..100 (not a ModelRed score), "
+                f"so {criterion} cannot be met"
+            ]
+        if score < bar:  # type: ignore[operator]
+            return [f"overall score {score:g} is below {criterion}"]
+        return []
+
+    def _risk_reasons(self, report: Report | None, no_report: str) -> list[str]:
+        limit = normalize_level(self.max_risk_level)
+        if limit not in RISK_LEVELS:
+            return [f"max_risk_level={self.max_risk_level!r} is not a risk level, so the gate cannot pass"]
+        criterion = f"max_risk_level={limit!r}"
+        if report is None:
+            return [f"{no_report}, so {criterion} cannot be met"]
+        risk = normalize_level(report.risk_level)
+        if risk is None:
+            return [f"no risk level reported, so {criterion} cannot be met"]
+        if risk not in RISK_LEVELS:
+            return [
+                f"risk level {risk!r} is not a known level ({', '.join(RISK_LEVELS)}), "
+                f"so {criterion} cannot be met"
+            ]
+        if RISK_LEVELS.index(risk) > RISK_LEVELS.index(limit):
+            return [f"risk level {risk!r} is above {criterion}"]
+        return []
+
+    def _severity_reasons(self, report: Report | None, no_report: str) -> list[str]:
+        wanted = [normalize_level(sev) for sev in self.fail_on_severities]
+        bad = [sev for sev in self.fail_on_severities if normalize_level(sev) not in SEVERITIES]
+        if bad:
+            return [f"fail_on_severities lists {bad!r}, not severities, so the gate cannot pass"]
+        criterion = f"fail_on_severities={list(dict.fromkeys(wanted))!r}"
+        if report is None:
+            return [f"{no_report}, so {criterion} cannot be checked"]
+        reasons = []
+        counts = count_vulnerabilities(report)
+        for sev in dict.fromkeys(wanted):
+            n = counts.get(sev or "", 0)
+            if n:
+                reasons.append(
+                    f"{n} {sev} vulnerabilit{'y' if n == 1 else 'ies'} found "
+                    f"(fail_on_severities includes {sev!r})"
+                )
+        if counts.get(UNKNOWN):
+            n = counts[UNKNOWN]
+            spellings = ", ".join(repr(s) for s in unknown_severities(report)[:3])
+            reasons.append(
+                f"{n} vulnerabilit{'y' if n == 1 else 'ies'} or failing probe{'' if n == 1 else 's'} with "
+                f"a missing or unknown severity ({spellings}) could be any severity, so {criterion} "
+                "cannot be checked"
+            )
+        if report.vulnerabilities_unknown:
+            reasons.append(
+                f"the report's vulnerabilities cannot be counted ({report.vulnerabilities_unknown}), "
+                f"so {criterion} cannot be checked"
+            )
+        return reasons
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bucket(severity: Any) -> str:
+    level = normalize_level(severity)
+    return level if level in SEVERITIES else UNKNOWN
 
 
 def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEVERITIES) -> dict[str, int]:
-    """Vulnerabilities counted by severity; every known severity is present (0 when none)."""
-    counts = dict.fromkeys(severities, 0)
-    for vuln in report.vulnerabilities if report else ():
-        sev = (vuln.severity or "unknown").lower()
-        counts[sev] = counts.get(sev, 0) + 1
+    """Vulnerabilities counted by severity; every known severity is present (0 when none), and
+    ``"unknown"`` too when some have a missing or unknown severity.
+
+    Three sources, each a lower bound of the same number, so the highest count per severity wins
+    (none can hide what another shows, and nothing is counted twice): the vulnerability items, the
+    counts the report gives as numbers (``Report.severity_counts``) and the probes with failed cases.
+    """
+    keys = (*severities, UNKNOWN)
+    if report is None:
+        return dict.fromkeys(severities, 0)
+    items = dict.fromkeys(keys, 0)
+    for vuln in report.vulnerabilities:
+        items[_bucket(vuln.severity)] += 1
+    given = dict.fromkeys(keys, 0)
+    for severity, n in report.severity_counts.items():
+        given[_bucket(severity)] += n
+    probes = dict.fromkeys(keys, 0)
+    for probe in report.probes:
+        if probe.failed_cases > 0:
+            probes[_bucket(probe.severity)] += 1
+    counts = {key: max(items[key], given[key], probes[key]) for key in keys}
+    if not counts[UNKNOWN]:
+        del counts[UNKNOWN]
     return counts
+
+
+def unknown_severities(report: Report | None) -> list[str | None]:
+    """The distinct missing (``None``) or unknown severity spellings in ``report``, for messages."""
+    if report is None:
+        return []
+    seen = [v.severity for v in report.vulnerabilities]
+    seen += [s for s, n in report.severity_counts.items() if n]
+    seen += [p.severity for p in report.probes if p.failed_cases > 0]
+    return list(dict.fromkeys(s for s in seen if _bucket(s) == UNKNOWN))

@@ -10,12 +10,14 @@ from typing import Any
 
 from modelred_provider.api.models import SEVERITIES, Assessment, ProbeResult, Report
 from modelred_provider.gate import GateVerdict, count_vulnerabilities
+from modelred_provider.validation import normalize_level
 
 _SEVERITY_RANK = {sev: i for i, sev in enumerate(SEVERITIES)}  # critical first
 
 
 def _rank(severity: str | None) -> int:
-    return _SEVERITY_RANK.get((severity or "").lower(), len(SEVERITIES))
+    # Unknown severities sort first: they could be the worst (the gate counts them against every severity).
+    return _SEVERITY_RANK.get(normalize_level(severity) or "", -1)
 
 
 def pass_rate_by_category(report: Report | None) -> dict[str, float | None]:
@@ -46,7 +48,7 @@ def build_summary(
         "model": model or assessment.model_id,
         "api_generation": assessment.api_generation.value,
         "score": report.overall_score if report else None,
-        "risk_level": (report.risk_level.lower() if report and report.risk_level else None),
+        "risk_level": normalize_level(report.risk_level) if report else None,
         "totals": {
             "tests": report.total_tests if report else 0,
             "passed": report.passed_tests if report else 0,
@@ -54,6 +56,9 @@ def build_summary(
         },
         "pass_rate_by_category": pass_rate_by_category(report),
         "vulnerabilities_by_severity": count_vulnerabilities(report),
+        "vulnerabilities_unknown": (
+            report.vulnerabilities_unknown if report else "the assessment has no report"
+        ),
         "failing_probes": [p.key for p in failing_probes(report)],
         "error": assessment.error_message,
         "gate": gate.as_dict() if gate is not None else None,

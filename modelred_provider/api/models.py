@@ -133,6 +133,13 @@ class Report:
     failed_tests: int = 0
     probes: tuple[ProbeResult, ...] = ()
     vulnerabilities: tuple[Vulnerability, ...] = ()
+    #: Counts the report gives as numbers rather than as items (``vulnerabilities`` as an object of
+    #: severity -> count, or the ``critical_issues``/``high_severity_issues``/... fields), by
+    #: normalised severity; a key that is not a severity keeps its own (normalised) spelling.
+    severity_counts: dict[str, int] = field(default_factory=dict)
+    #: Why the vulnerabilities cannot be counted (absent, null, an unreadable shape or count), or
+    #: ``None`` when they can. The gate fails ``fail_on_severities`` when this is set.
+    vulnerabilities_unknown: str | None = None
 
 
 @dataclass(frozen=True)

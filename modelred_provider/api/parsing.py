@@ -18,6 +18,7 @@ from typing import Any
 from modelred_provider.api.errors import ModelRedResponseError, error_from_response
 from modelred_provider.api.models import (
     PRIORITIES,
+    SEVERITIES,
     ApiGeneration,
     Assessment,
     AssessmentStatus,
@@ -29,6 +30,7 @@ from modelred_provider.api.models import (
     Report,
     Vulnerability,
 )
+from modelred_provider.validation import normalize_level
 
 # Spellings seen in the wild or in sibling APIs, mapped onto the five documented statuses.
 _STATUS_ALIASES = {
@@ -118,14 +120,12 @@ def _int(value: Any, default: int = 0) -> int:
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:  # a JSON integer may be too large for a float (OverflowError): unreadable, not a crash
+        if isinstance(value, int | float | str):
             number = float(value)
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 
@@ -268,21 +268,136 @@ def parse_assessment(
 
 
 def parse_report(obj: Mapping[str, Any]) -> Report:
+    """The report. Severities and the risk level go through :func:`validation.normalize_level` (the
+    same spelling rule as the gate and the summary); an unknown spelling is kept, for the gate to refuse.
+    The vulnerabilities are read by :func:`_vulnerabilities`, which records when they cannot be counted.
+    """
     probes = obj.get("probes")
-    vulnerabilities = obj.get("vulnerabilities")
+    items, counts, unknown = _vulnerabilities(obj)
     return Report(
         overall_score=_float(_pick(obj, "overall_score", "overallScore")),
-        risk_level=_lower(_pick(obj, "risk_level", "riskLevel")),
+        risk_level=normalize_level(_pick(obj, "risk_level", "riskLevel")),
         total_tests=_int(_pick(obj, "total_tests", "totalTests")),
         passed_tests=_int(_pick(obj, "passed_tests", "passedTests")),
         failed_tests=_int(_pick(obj, "failed_tests", "failedTests")),
         probes=tuple(_probe_result(p) for p in probes if isinstance(p, dict))
         if isinstance(probes, list)
         else (),
-        vulnerabilities=tuple(_vulnerability(v) for v in vulnerabilities if isinstance(v, dict))
-        if isinstance(vulnerabilities, list)
-        else (),
+        vulnerabilities=items,
+        severity_counts=counts,
+        vulnerabilities_unknown=unknown,
     )
+
+
+#: The per-severity count fields some reports carry (the SDK's ``print_detailed_report`` reads them).
+_ISSUE_FIELDS = {
+    "critical": ("critical_issues", "criticalIssues"),
+    "high": ("high_severity_issues", "highSeverityIssues"),
+    "medium": ("medium_severity_issues", "mediumSeverityIssues"),
+    "low": ("low_severity_issues", "lowSeverityIssues"),
+}
+#: Fields of a vulnerability (or per-probe row) that say how many times it occurred.
+_COUNT_FIELDS = ("count", "failures", "failed_cases", "failedCases", "occurrences")
+#: Fields that make an object one vulnerability rather than a map of severity -> count.
+_VULNERABILITY_FIELDS = ("severity", "probe", "probe_key", "probeKey", "description", "recommendation")
+
+
+def _count(value: Any) -> int | None:
+    """A count: a whole number >= 0 (an integral float or a digit string too); ``None`` if unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _vulnerabilities(obj: Mapping[str, Any]) -> tuple[tuple[Vulnerability, ...], dict[str, int], str | None]:
+    """``(items, severity_counts, why_unknown)`` from the shapes a report may use.
+
+    * ``vulnerabilities`` as a list: objects (an object with a ``count``/``failures`` of 0 is no
+      vulnerability), severity strings (``["critical", "high"]``), anything else (a description, null,
+      a number) is a vulnerability of unknown severity;
+    * ``vulnerabilities`` as an object: severity -> count (a severity left out counts 0), severity ->
+      list of vulnerabilities, probe -> ``{severity, failures}``, or one vulnerability object;
+    * the ``critical_issues``/``high_severity_issues``/... counts, alone or beside the above.
+
+    ``why_unknown`` is set when the vulnerabilities cannot be counted: ``vulnerabilities`` absent or
+    null (and no complete set of count fields), of another type, or a count that is not a whole number
+    >= 0. Counts from two places are merged by maximum: each is a lower bound.
+    """
+    items: list[Vulnerability] = []
+    counts: dict[str, int] = {}
+    problems: list[str] = []
+
+    def add_count(severity: Any, value: Any, where: str) -> None:
+        n = _count(value)
+        key = normalize_level(severity) or "unknown"
+        if n is None:
+            problems.append(f"{where} is not a count ({_short(value)})")
+        elif n:
+            counts[key] = max(counts.get(key, 0), n)
+
+    issues_complete = True
+    for severity, names in _ISSUE_FIELDS.items():
+        value = _pick(obj, *names)
+        if value is None:
+            issues_complete = False
+        else:
+            add_count(severity, value, f"{names[0]!r}")
+            issues_complete = issues_complete and _count(value) is not None
+
+    value = obj.get("vulnerabilities")
+    if isinstance(value, dict) and any(name in value for name in _VULNERABILITY_FIELDS):
+        value = [value]  # one vulnerability object on its own
+    if isinstance(value, list):
+        for entry in value:
+            vuln = _vulnerability_entry(entry)
+            if vuln is not None:
+                items.append(vuln)
+    elif isinstance(value, dict):
+        for key, entry in value.items():
+            if isinstance(entry, dict):  # probe -> {severity, failures}
+                vuln = _vulnerability_entry({"probe": key, **entry})
+                if vuln is not None:
+                    items.append(vuln)
+            elif isinstance(entry, list):  # severity -> [vulnerabilities]
+                add_count(key, len(entry), f"vulnerabilities[{_short(key)}]")
+            else:  # severity -> count
+                add_count(key, entry, f"vulnerabilities[{_short(key)}]")
+    elif value is None:
+        if not issues_complete:
+            problems.append(
+                "the report has no 'vulnerabilities'"
+                if "vulnerabilities" not in obj
+                else "'vulnerabilities' is null"
+            )
+    else:
+        problems.append(
+            f"'vulnerabilities' is a {type(value).__name__} ({_short(value)}), not a list or an object"
+        )
+    return tuple(items), counts, "; ".join(problems) or None
+
+
+def _vulnerability_entry(entry: Any) -> Vulnerability | None:
+    """One item of a vulnerability list; ``None`` for an object that says it occurred 0 times."""
+    if isinstance(entry, dict):
+        occurrences = _pick(entry, *_COUNT_FIELDS)
+        if occurrences is not None and _count(occurrences) == 0:
+            return None
+        return _vulnerability(entry)
+    if isinstance(entry, str):
+        level = normalize_level(entry)
+        if level in SEVERITIES:
+            return Vulnerability(severity=level)
+        return Vulnerability(description=entry[:200])  # a description alone: severity unknown
+    return Vulnerability()  # null, a number, a list...: a vulnerability we cannot read
 
 
 def _probe_result(obj: Mapping[str, Any]) -> ProbeResult:
@@ -291,7 +406,7 @@ def _probe_result(obj: Mapping[str, Any]) -> ProbeResult:
         key=_str(_pick(obj, "key", "probe", "probe_key", "probeKey")) or "",
         display_name=_str(_pick(obj, "display_name", "displayName")),
         category=_lower(obj.get("category")),
-        severity=_lower(obj.get("severity")),
+        severity=normalize_level(obj.get("severity")),
         total_cases=_int(_pick(obj, "total_cases", "totalCases")),
         passed_cases=_int(_pick(obj, "passed_cases", "passedCases")),
         failed_cases=_int(_pick(obj, "failed_cases", "failedCases")),
@@ -303,7 +418,7 @@ def _probe_result(obj: Mapping[str, Any]) -> ProbeResult:
 def _vulnerability(obj: Mapping[str, Any]) -> Vulnerability:
     return Vulnerability(
         probe=_str(_pick(obj, "probe", "probe_key", "probeKey", "key")),
-        severity=_lower(obj.get("severity")),
+        severity=normalize_level(_pick(obj, "severity", "severity_level", "severityLevel")),
         description=_str(obj.get("description")),
         recommendation=_str(obj.get("recommendation")),
     )

@@ -101,7 +101,9 @@ def test_gate_params_errors_name_the_parameter(kwargs, param):
 
 
 def test_counts_and_pass_rates():
-    assert count_vulnerabilities(REPORT) == {"critical": 2, "high": 1, "medium": 0, "low": 0}
+    # pi_2 (low) failed a case though no low vulnerability is listed: a failing probe is a finding too
+    # (each source is a lower bound; the highest count per severity is taken).
+    assert count_vulnerabilities(REPORT) == {"critical": 2, "high": 1, "medium": 0, "low": 1}
     assert pass_rate_by_category(REPORT) == {"jailbreak": 40.0, "prompt_injection": 85.0}
 
 
