@@ -86,6 +86,8 @@ class AssessmentCompletionMixin:
             assessment.id, poll_interval=poll_interval, deadline=deadline, retry_budget=self.retry_budget
         )
         step = policy.on_assessment(assessment)
+        if step.warning and not deferrable:  # deferred, the trigger's own policy says it in its log
+            self.log.warning("%s", step.warning)
         if step.event is not None:
             return self._finish(context, step.event)
         if deferrable:
@@ -121,6 +123,8 @@ class AssessmentCompletionMixin:
                 )
             else:
                 step = policy.on_assessment(current)
+                if step.warning:  # a status the contract does not list: once per wait and raw value
+                    self.log.warning("%s", step.warning)
                 if current.progress != last_progress:
                     last_progress = current.progress
                     self.log.info(

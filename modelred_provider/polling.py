@@ -22,10 +22,12 @@ MAX_BACKOFF = 300.0
 
 @dataclass
 class Step:
-    """Either ``event`` (stop) or ``delay`` seconds to sleep before the next poll."""
+    """Either ``event`` (stop) or ``delay`` seconds to sleep before the next poll; ``warning`` is for
+    the caller's log (a status the contract does not list, said once per wait and raw value)."""
 
     event: dict[str, Any] | None = None
     delay: float = 0.0
+    warning: str | None = None
 
 
 class PollPolicy:
@@ -39,9 +41,6 @@ class PollPolicy:
     def __init__(
         self, assessment_id: str, *, poll_interval: float, deadline: float | None, retry_budget: int
     ) -> None:
-        self.assessment_id = assessment_id
-        self.poll_interval = float(poll_interval)
-        self.deadline = deadline
         # The callers check their parameters; this is the last line: NaN would make every comparison
         # false (no sleep, no deadline).
         if not (
@@ -50,9 +49,14 @@ class PollPolicy:
             raise ValueError(f"poll_interval={poll_interval!r} must be a positive, finite number of seconds.")
         if deadline is not None and not math.isfinite(deadline):
             raise ValueError(f"deadline={deadline!r} must be finite epoch seconds or None.")
+        self.assessment_id = assessment_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
         self.retry_budget = int(retry_budget)
         self.failures = 0
         self.last_status: str | None = None
+        self._status_text: str | None = None
+        self._warned: set[str | None] = set()
 
     def _remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.time()
@@ -64,7 +68,7 @@ class PollPolicy:
                 event=make_event(
                     TerminationReason.TIMEOUT,
                     self.assessment_id,
-                    f"Assessment {self.assessment_id} was still {self.last_status or 'unknown'} "
+                    f"Assessment {self.assessment_id} was still {self._status_text or 'unknown'} "
                     "when the task's deadline passed.",
                     self.last_status,
                 )
@@ -73,7 +77,25 @@ class PollPolicy:
 
     def on_assessment(self, assessment: Assessment) -> Step:
         self.failures = 0
-        self.last_status = assessment.status.value
+        self.last_status = self._status_text = assessment.status.value
+        warning = None
+        if not assessment.status_recognised:
+            raw = assessment.status_raw
+            # For the timeout message: what the server said, not only our guess.
+            self._status_text = f"{raw!r} (read as {assessment.status.value})" if raw else "without a status"
+            if raw not in self._warned:
+                self._warned.add(raw)
+                said = f"status {raw!r}, which" if raw else "no readable status, which"
+                warning = (
+                    f"Assessment {assessment.id} reports {said} is not a ModelRed status: "
+                    f"treating it as {assessment.status.value} and waiting on until it ends or the "
+                    "deadline passes."
+                )
+        step = self._on_status(assessment)
+        step.warning = warning
+        return step
+
+    def _on_status(self, assessment: Assessment) -> Step:
         reason = reason_for_status(assessment.status)
         if reason is not None:
             message = f"Assessment {assessment.id} ended {assessment.status.value}"

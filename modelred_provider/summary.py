@@ -39,12 +39,19 @@ def failing_probes(report: Report | None) -> list[ProbeResult]:
 def build_summary(
     assessment: Assessment, *, url: str | None, model: str | None, gate: GateVerdict | None
 ) -> dict[str, Any]:
-    """The JSON summary. ``gate`` is ``None`` when the task did not wait for the result."""
+    """The JSON summary. ``gate`` is ``None`` when the task did not wait for the result.
+
+    ``status`` is what the server's status was read as; ``status_raw`` is what the server sent (an
+    alias like ``CANCELED``, or a status the contract does not list, read as QUEUED).
+    ``vulnerabilities_by_severity`` has an ``unknown`` key when some severities are missing or unknown;
+    ``vulnerabilities_unknown`` says why the vulnerabilities could not be counted (``None`` if they could).
+    """
     report = assessment.report
     return {
         "assessment_id": assessment.id,
         "url": url or assessment.url,
         "status": assessment.status.value,
+        "status_raw": assessment.status_raw,
         "model": model or assessment.model_id,
         "api_generation": assessment.api_generation.value,
         "score": report.overall_score if report else None,
@@ -69,8 +76,11 @@ def render_report(assessment: Assessment, summary: dict[str, Any], *, limit: int
     """A short human-readable report: score, risk, failing probes, worst vulnerabilities."""
     report = assessment.report
     score = summary["score"]
+    status = summary["status"]
+    if assessment.status_raw is not None and assessment.status_raw.strip().upper() != status:
+        status += f" (the server said {assessment.status_raw!r})"
     lines = [
-        f"ModelRed assessment {summary['assessment_id']} of model {summary['model']}: {summary['status']}",
+        f"ModelRed assessment {summary['assessment_id']} of model {summary['model']}: {status}",
         f"  score: {'n/a' if score is None else f'{score:g}/100'}   risk: {summary['risk_level'] or 'n/a'}"
         f"   tests: {summary['totals']['passed']}/{summary['totals']['tests']} passed",
     ]

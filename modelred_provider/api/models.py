@@ -157,3 +157,9 @@ class Assessment:
     api_generation: ApiGeneration = ApiGeneration.RESOURCES
     url: str | None = None  # the assessment's page in the ModelRed dashboard
     probe_pack_ids: tuple[str, ...] = ()  # v2: the probe packs the assessment runs
+    #: The status exactly as the server sent it (trimmed to 64 characters; ``None`` when absent or not
+    #: text). ``status`` is what it was read as.
+    status_raw: str | None = None
+    #: False when the server's status is neither one of the five documented ones nor a known alias
+    #: (``CANCELED``, ``IN_PROGRESS``...), or missing: ``status`` is then QUEUED, a guess.
+    status_recognised: bool = True

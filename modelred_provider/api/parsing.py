@@ -223,11 +223,29 @@ def parse_model(obj: Mapping[str, Any], operation: str = "get model") -> Model:
 
 
 def parse_status(value: Any) -> AssessmentStatus:
-    """Case-insensitive; an unknown or missing status reads as QUEUED, as the SDK does."""
+    """Case-insensitive; an unknown or missing status reads as QUEUED, as the SDK does (so the wait
+    goes on, and the deadline ends it). :func:`status_recognised` tells when that was a guess."""
     text = (_str(value) or "").strip().upper()
     if text in AssessmentStatus.__members__:
         return AssessmentStatus[text]
     return _STATUS_ALIASES.get(text, AssessmentStatus.QUEUED)
+
+
+def status_recognised(value: Any) -> bool:
+    """Whether ``value`` is one of the five documented statuses or a known alias (any case)."""
+    text = (_str(value) or "").strip().upper()
+    return text in AssessmentStatus.__members__ or text in _STATUS_ALIASES
+
+
+#: How much of a raw status is kept (for the log and the summary): a hostile server's status may be huge.
+_RAW_STATUS_LIMIT = 64
+
+
+def _raw_status(value: Any) -> str | None:
+    text = _str(value)
+    if text is None:
+        return None
+    return text[:_RAW_STATUS_LIMIT] + ("..." if len(text) > _RAW_STATUS_LIMIT else "")
 
 
 def _priority(value: Any) -> str | None:
@@ -254,6 +272,8 @@ def parse_assessment(
     return Assessment(
         id=_required_id(obj, ("assessment_id", "id", "assessmentId"), "assessment", operation),
         status=parse_status(obj.get("status")),
+        status_raw=_raw_status(obj.get("status")),
+        status_recognised=status_recognised(obj.get("status")),
         model_id=_model_ref(obj),
         progress=max(0, min(100, _int(obj.get("progress")))),
         priority=_priority(obj.get("priority")),

@@ -173,6 +173,8 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         if not pushed:
             self._push_ids(context, assessment)
         step = self._policy.on_assessment(assessment)
+        if step.warning:  # a status the contract does not list: once per wait and raw value
+            self.log.warning("%s", step.warning)
         self.log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, assessment.progress)
         if step.event is None:
             return False

@@ -219,7 +219,10 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             self.log.info(
                 "Assessment %s: %s, %d%%", self.assessment_id, assessment.status.value, assessment.progress
             )
-        return policy.on_assessment(assessment)
+        step = policy.on_assessment(assessment)
+        if step.warning:  # a status the contract does not list: once per wait and raw value
+            self.log.warning("%s", step.warning)
+        return step
 
     async def cleanup(self) -> None:
         """Release the HTTP client only; never touches the assessment."""
