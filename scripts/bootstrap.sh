@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv with the provider (editable), Airflow and the test tools. Idempotent; needs only
-# Python 3.11 and the package registry. Source it or run it.
+# Creates .venv with the provider (editable), Airflow and the test tools (the test extra includes the
+# Celery provider, celery[redis] and psycopg2 for tests/production). Idempotent; needs only Python 3.11
+# and the package registry. Source it or run it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 AIRFLOW_VERSION="${AIRFLOW_VERSION:-3.3.2}"

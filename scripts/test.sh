@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine and runs the whole test suite: ruff, mypy, pytest
-# (unit, contract, DAG and end-to-end tests; every server they need is started by the tests).
+# (unit, contract, DAG, end-to-end and production-campaign tests; every server they need is started
+# by the tests).
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/hook -x
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
+# Debian's postgresql and redis-server for tests/production (started per test, never as services).
+bash scripts/install-services.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
