@@ -24,7 +24,7 @@ from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.summary import build_summary, render_report
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
-from .test_gate_fails_closed import KEY, hostile_server_script, set_connection, task_context
+from .test_gate_fails_closed import SECRET, hostile_server_script, set_connection, task_context
 
 WARNING = "is not a ModelRed status"
 
@@ -129,7 +129,7 @@ def test_operator_waits_through_paused_warns_once_and_times_out(monkeypatch, cap
     assert len(re.findall(WARNING, captured.out + captured.err)) == 1  # ...said once
     assert "'PAUSED'" in warning and "a1" in warning
     for text in (out, str(info.value)):
-        assert KEY not in text
+        assert SECRET not in text
 
 
 def test_sensor_poke_warns_once_and_times_out(monkeypatch, capfd):
@@ -148,7 +148,7 @@ def test_sensor_poke_warns_once_and_times_out(monkeypatch, capfd):
     captured = capfd.readouterr()
     warnings = _warnings(captured.out + captured.err)
     assert len(warnings) == 1 and "'PAUSED'" in warnings[0]
-    assert KEY not in captured.out + captured.err
+    assert SECRET not in captured.out + captured.err
 
 
 def test_trigger_warns_once_and_its_deadline_ends_the_wait(monkeypatch, capfd):
@@ -171,7 +171,7 @@ def test_trigger_warns_once_and_its_deadline_ends_the_wait(monkeypatch, capfd):
     captured = capfd.readouterr()
     warnings = _warnings(captured.out + captured.err)
     assert len(warnings) == 1 and "'PAUSED'" in warnings[0]
-    assert KEY not in captured.out + captured.err + json.dumps(event.payload)
+    assert SECRET not in captured.out + captured.err + json.dumps(event.payload)
 
 
 def test_an_alias_ends_the_wait_and_stays_visible_as_raw(monkeypatch, capfd):
@@ -196,4 +196,4 @@ def test_an_alias_ends_the_wait_and_stays_visible_as_raw(monkeypatch, capfd):
     assert info.value.summary == summary
     captured = capfd.readouterr()
     assert _warnings(captured.out + captured.err) == []  # a known alias is no surprise
-    assert KEY not in captured.out + captured.err + json.dumps(summary)
+    assert SECRET not in captured.out + captured.err + json.dumps(summary)
