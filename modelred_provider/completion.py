@@ -111,16 +111,21 @@ class AssessmentCompletionMixin:
     def _poll_in_process(self, policy: PollPolicy, assessment: Assessment, delay: float) -> dict[str, Any]:
         """The sync twin of the trigger's loop: same policy, blocking sleep, progress in the log."""
         last_progress = assessment.progress
+        policy.max_wait = self.hook.settings.poll_max_wait
         self.log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, last_progress)
         while True:
             time.sleep(delay)
             try:
-                current = self.hook.get_assessment(assessment.id, api_generation=assessment.api_generation)
+                current = self.hook.get_assessment(
+                    assessment.id, api_generation=assessment.api_generation, deadline=policy.deadline
+                )
             except Exception as error:
                 step = policy.on_error(error)
                 self.log.warning(
                     "Polling assessment %s failed (%d in a row): %s", assessment.id, policy.failures, error
                 )
+                if step.warning:
+                    self.log.warning("%s", step.warning)
             else:
                 step = policy.on_assessment(current)
                 if step.warning:  # a status the contract does not list: once per wait and raw value

@@ -23,3 +23,7 @@ RISK_LEVELS = ("low", "medium", "high", "critical")
 
 #: Transient polling failures tolerated in a row (the operator's, sensor's and trigger's default).
 DEFAULT_RETRY_BUDGET = 8
+
+#: The longest single pause of a wait, a server's ``Retry-After`` included (seconds); the connection
+#: extra ``poll_max_wait`` lowers it. A 429 asking for a day must not park a trigger for a day.
+DEFAULT_POLL_MAX_WAIT = 900.0

@@ -14,6 +14,7 @@ from typing import Any
 
 from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.models import Assessment
+from modelred_provider.constants import DEFAULT_POLL_MAX_WAIT
 from modelred_provider.outcome import TerminationReason, make_event, reason_for_status
 
 #: Longest pause between two polls after transient failures (seconds).
@@ -55,6 +56,8 @@ class PollPolicy:
         self.retry_budget = int(retry_budget)
         self.failures = 0
         self.last_status: str | None = None
+        #: The cap on one pause (seconds): the callers set it from the connection's ``poll_max_wait``.
+        self.max_wait = DEFAULT_POLL_MAX_WAIT
         self._status_text: str | None = None
         self._warned: set[str | None] = set()
 
@@ -122,7 +125,14 @@ class PollPolicy:
                     self.last_status,
                 )
             )
-        return self._sleep_or_timeout(self.backoff(error))
+        delay = self.backoff(error)
+        step = self._sleep_or_timeout(min(delay, self.max_wait))
+        if delay > self.max_wait:  # a Retry-After of a day must not park the wait for a day
+            step.warning = (
+                f"ModelRed asked to wait {delay:.0f} s before polling assessment {self.assessment_id} "
+                f"again; waiting at most {self.max_wait:g} s (connection extra poll_max_wait)"
+            )
+        return step
 
     def backoff(self, error: BaseException) -> float:
         base = max(self.poll_interval, 0.1) * 2 ** (self.failures - 1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modelred_provider.api.redact import scrub, scrub_any
+
 
 class ModelRedError(Exception):
     """Base class of every error the provider raises about ModelRed."""
@@ -27,11 +29,12 @@ class ModelRedError(Exception):
         code: str | None = None,
         details: Any = None,
     ) -> None:
-        self.message = message
+        # The server's words go into these fields; a server may echo the key (see api/redact.py).
+        self.message = scrub(str(message))
         self.operation = operation
         self.status = status
-        self.code = code
-        self.details = details
+        self.code = None if code is None else scrub(str(code))
+        self.details = scrub_any(details)
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -8,7 +8,6 @@ where an object belongs, a missing id) is a :class:`ModelRedResponseError`; noth
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from modelred_provider.api.models import (
     Report,
     Vulnerability,
 )
+from modelred_provider.api.redact import scrub
 from modelred_provider.validation import normalize_level
 
 # Spellings seen in the wild or in sibling APIs, mapped onto the five documented statuses.
@@ -50,24 +50,32 @@ def _snippet(text: str, limit: int = 160) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
-def read_payload(operation: str, status: int, text: str, headers: Mapping[str, str] | None = None) -> Any:
+def read_payload(
+    operation: str,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    decoded: tuple[bool, Any] | None = None,
+) -> Any:
     """Decode an HTTP answer: an error status raises its typed error; a 2xx gives a dict.
 
+    ``decoded`` is the result of :func:`modelred_provider.api.body.decode_steps` when the transport
+    already parsed the body (stepwise, on an event loop); otherwise it is parsed here.
     A 2xx whose body is not JSON, or JSON that is neither an object nor a list, raises
     :class:`ModelRedResponseError`. A list becomes ``{"data": list}``. An empty 2xx body gives ``{}``.
     """
-    try:
-        payload: Any = json.loads(text) if text.strip() else {}
-        decoded = True
-    except (ValueError, RecursionError):
-        payload, decoded = None, False
+    from modelred_provider.api.body import decode_steps, run_steps
+
+    decoded_ok, payload = decoded if decoded is not None else run_steps(decode_steps(body))
     if status >= 400 or status < 200:
-        if not decoded:
+        if not decoded_ok:
+            text = body[:4096].decode("utf-8", "replace")
             payload = {
                 "error": f"non-JSON answer: {_snippet(text)}" if text.strip() else f"API error {status}"
             }
         raise error_from_response(operation, status, payload, headers)
-    if not decoded:
+    if not decoded_ok:
+        text = body[:4096].decode("utf-8", "replace")
         raise ModelRedResponseError(
             f"the answer is not JSON ({_snippet(text) or 'empty'!r}); is the Base URL the ModelRed origin?",
             operation=operation,
@@ -94,10 +102,11 @@ def _pick(obj: Mapping[str, Any], *names: str) -> Any:
 
 
 def _str(value: Any) -> str | None:
+    """Every string the server sends passes here, and so through the one key scrub."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        return value
+        return scrub(value)
     if isinstance(value, int):
         return str(value)
     return None

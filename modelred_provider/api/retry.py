@@ -79,6 +79,46 @@ class RetryPolicy:
         return self.backoff_wait(attempt)
 
 
+def time_left(timeout: float, deadline: float | None, operation: str) -> float:
+    """A request's wall-clock limit: ``timeout``, clipped to what is left before ``deadline``.
+
+    When the deadline has already passed nothing is sent: :class:`ModelRedConnectError` (safe to
+    resend; a poller's policy then ends the wait as timed out).
+    """
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        raise ModelRedConnectError("not sent: the deadline of the wait has passed", operation=operation)
+    return min(timeout, remaining)
+
+
+def deadline_stop(deadline: float | None) -> Any:
+    """A tenacity stop condition: no retry whose wait would end past ``deadline`` (epoch seconds)."""
+    import tenacity
+
+    if deadline is None:
+        return tenacity.stop_never
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        return time.time() + (state.upcoming_sleep or 0.0) >= deadline
+
+    return stop
+
+
+def capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: float | None = None) -> float:
+    """``min(seconds, cap)``, logging when the server asked for longer than the cap allows."""
+    if seconds > cap:
+        log.warning(
+            "ModelRed %s: the server asked to wait %.0f s (Retry-After); waiting at most %g s",
+            what,
+            asked if asked is not None else seconds,
+            cap,
+        )
+        return cap
+    return seconds
+
+
 def is_retryable_read(error: BaseException) -> bool:
     """A read may be tried again right away: 429/502/503/504, connection errors and timeouts."""
     if isinstance(error, ModelRedTLSError):
@@ -128,7 +168,10 @@ def tenacity_kwargs(
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return policy.wait_after(state.attempt_number, error)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return capped_wait(float(retry_after), policy.max_wait, log, operation)
+        return policy.backoff_wait(state.attempt_number)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

@@ -2,15 +2,25 @@
 
 A triggerer may run a thousand ModelRed triggers at once; each poll should reuse a pooled keep-alive
 connection instead of building a session (and TLS context) per poll. Sessions are shared per
-(event loop, origin, TLS settings, timeout), reference-counted and closed by the last user. The API
-key never goes on the session: it travels in per-request headers.
+(event loop, origin, TLS settings, timeout, proxy), reference-counted and closed by the last user.
+The API key never goes on the session: it travels in per-request headers.
 
-Imported only from the hook's async methods (aiohttp costs ~130 ms to import; never at DAG parse).
+Imported only from the hook's async methods, in a worker thread (aiohttp costs ~130 ms to import:
+never on the event loop, never at DAG parse).
 
-Sessions run with ``trust_env=False``: with it aiohttp reads ``~/.netrc`` (in a thread) on every request,
-and a netrc entry for the ModelRed host makes it refuse our ``Authorization`` header with a bare
-``ValueError``. The proxy variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) are read once per
-transport instead, so proxies keep working.
+Bounds, the same as the sync transport's:
+
+* **Pool wait apart from the request.** A request first waits for one of the session's
+  :data:`POOL_LIMIT` slots, at most :data:`POOL_WAIT_SECONDS` (clipped to the caller's deadline); a
+  request that got none was never sent (:class:`ModelRedConnectError`, safe to resend). Only then
+  does its wall-clock limit (``timeout``, clipped to the deadline) start: connect, send, headers and
+  body, as one ``asyncio.timeout``.
+* **Size and loop time.** aiohttp's decompression is off; the body is decoded by
+  :class:`~modelred_provider.api.body.BodyDecoder` (capped) and parsed by
+  :func:`~modelred_provider.api.body.decode_steps`, handing the loop back between slices.
+* **Environment.** ``trust_env=False`` (with it aiohttp reads ``~/.netrc`` in a thread on every
+  request, and a netrc entry for the ModelRed host makes it refuse our ``Authorization`` header); the
+  CA bundle and the proxy come from the settings, by the rule both transports share.
 """
 
 from __future__ import annotations
@@ -18,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-import urllib.request
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,15 +37,24 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import tenacity
 
+from modelred_provider.api.body import (
+    ACCEPT_ENCODING,
+    READ_CHUNK_BYTES,
+    BodyDecoder,
+    announced_too_large,
+    decode_steps,
+)
 from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import (
     ModelRedConnectError,
+    ModelRedError,
     ModelRedTimeoutError,
     ModelRedTLSError,
     ModelRedTransportError,
 )
 from modelred_provider.api.parsing import read_payload
-from modelred_provider.api.retry import is_retryable_read, tenacity_kwargs
+from modelred_provider.api.redact import scrub
+from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
 from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings, not_followed, redirect_target
 
 MAX_REDIRECTS = 3
@@ -44,9 +62,14 @@ MAX_REDIRECTS = 3
 POOL_LIMIT = 100
 
 
+#: The longest a request waits for a free pooled connection before giving up unsent (seconds).
+POOL_WAIT_SECONDS = 120.0
+
+
 @dataclass
 class _Shared:
     session: aiohttp.ClientSession
+    slots: asyncio.Semaphore
     users: int = 0
 
 
@@ -57,39 +80,33 @@ _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, 
 
 
 def _ssl_option(settings: ConnectionSettings) -> ssl.SSLContext | bool:
-    if not settings.verify_ssl:
+    verify = settings.verify
+    if verify is False:
         return False
-    if settings.ca_bundle:
-        try:
-            return ssl.create_default_context(cafile=settings.ca_bundle)
-        except (OSError, ssl.SSLError) as err:
-            raise ModelRedTLSError(f"cannot load the CA bundle {settings.ca_bundle!r}: {err}") from None
-    return True
+    try:
+        return ssl.create_default_context(cafile=str(verify))
+    except (OSError, ssl.SSLError) as err:
+        raise ModelRedTLSError(f"cannot load the CA bundle {verify!r}: {err}") from None
 
 
 def _new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=POOL_LIMIT, ssl=_ssl_option(settings), ttl_dns_cache=300)
-    timeout = aiohttp.ClientTimeout(total=settings.timeout, sock_connect=settings.timeout)
+    # Only the socket connect is timed by aiohttp; the request's wall clock is ours (send_once).
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        trust_env=False,  # see the module docstring; proxies come from env_proxy()
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
+        auto_decompress=False,
+        trust_env=False,  # see the module docstring
     )
 
 
-def env_proxy(origin: str) -> tuple[str | None, dict[str, str] | None]:
-    """The proxy the environment sets for ``origin`` (and its ``Proxy-Authorization`` header), or None.
-
-    Only environment variables are read (no file), so this is safe on the event loop.
-    """
-    parts = urlsplit(origin)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme)
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
-    if not proxy or bypass(parts.netloc, proxies):
+def proxy_and_auth(proxy: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """aiohttp wants the proxy's credentials as a header, not in its URL."""
+    if not proxy:
         return None, None
-    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    proxy_parts = urlsplit(proxy)
     if proxy_parts.username is None:
         return proxy_parts.geturl(), None
     bare = proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2]).geturl()
@@ -103,9 +120,14 @@ def acquire_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
     per_loop = _SESSIONS.setdefault(loop, {})
     shared = per_loop.get(settings.pool_key)
     if shared is None or shared.session.closed:
-        shared = per_loop[settings.pool_key] = _Shared(_new_session(settings))
+        shared = per_loop[settings.pool_key] = _Shared(_new_session(settings), asyncio.Semaphore(POOL_LIMIT))
     shared.users += 1
     return shared.session
+
+
+def _slots(settings: ConnectionSettings, session: aiohttp.ClientSession) -> asyncio.Semaphore | None:
+    shared = _SESSIONS.get(asyncio.get_running_loop(), {}).get(settings.pool_key)
+    return shared.slots if shared is not None and shared.session is session else None
 
 
 async def release_session(settings: ConnectionSettings, session: aiohttp.ClientSession) -> None:
@@ -128,11 +150,11 @@ def open_sessions() -> int:
     return sum(1 for s in _SESSIONS.get(asyncio.get_running_loop(), {}).values() if not s.session.closed)
 
 
-def translate_error(error: BaseException, settings: ConnectionSettings, operation: str) -> Exception:
+def translate_error(error: BaseException, settings: ConnectionSettings, operation: str) -> ModelRedError:
     where = settings.origin
     if isinstance(error, aiohttp.ClientSSLError):
         return ModelRedTLSError(
-            f"TLS failure talking to {where}: {error}. If the server uses a private CA, "
+            f"TLS failure talking to {where}: {scrub(str(error))[:200]}. If the server uses a private CA, "
             "set the connection extra ca_bundle to its PEM file",
             operation=operation,
         )
@@ -140,14 +162,15 @@ def translate_error(error: BaseException, settings: ConnectionSettings, operatio
         return ModelRedConnectError(f"timed out connecting to {where}", operation=operation)
     if isinstance(error, aiohttp.ClientConnectorError):
         reason = error.os_error.strerror if error.os_error and error.os_error.strerror else str(error)
-        return ModelRedConnectError(f"cannot connect to {where}: {reason}", operation=operation)
+        return ModelRedConnectError(f"cannot connect to {where}: {scrub(reason)[:200]}", operation=operation)
     if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return ModelRedTimeoutError(
             f"no answer from {where} within {settings.timeout:g} s (the request was sent)",
             operation=operation,
         )
     return ModelRedTransportError(
-        f"connection to {where} failed: {type(error).__name__} {str(error)[:200]}", operation=operation
+        f"connection to {where} failed: {type(error).__name__} {scrub(str(error))[:200]}",
+        operation=operation,
     )
 
 
@@ -158,7 +181,7 @@ class AsyncTransport:
         self.settings = settings
         self.log = log
         self._session: aiohttp.ClientSession | None = None
-        self._proxy, self._proxy_headers = env_proxy(settings.origin)
+        self._proxy, self._proxy_headers = proxy_and_auth(settings.proxy)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -171,13 +194,61 @@ class AsyncTransport:
         if session is not None:
             await release_session(self.settings, session)
 
-    async def send_once(self, spec: RequestSpec) -> Any:
+    async def send_once(self, spec: RequestSpec, deadline: float | None = None) -> Any:
+        """One request (following same-origin redirects of a GET): the decoded payload or a typed error.
+
+        ``deadline`` (epoch seconds) clips both the wait for a pooled connection and the request's
+        wall-clock limit.
+        """
         settings = self.settings
         url = settings.origin + spec.path
         params: dict[str, str] | None = spec.params
         for _ in range(MAX_REDIRECTS + 1):
+            session = self.session
+            slots = _slots(settings, session)
+            if slots is not None:
+                await self._take_slot(slots, spec.operation, deadline)
             try:
-                async with self.session.request(
+                status, headers, body = await self._exchange(session, spec, url, params, deadline)
+            finally:
+                if slots is not None:
+                    slots.release()
+            if status in (301, 302, 303, 307, 308):
+                url = redirect_target(url, headers.get("Location"), spec.operation)
+                if not spec.idempotent:
+                    raise not_followed(spec, url)
+                params = None
+                continue
+            decoded = await _decode(body)
+            return read_payload(spec.operation, status, body, headers, decoded)
+        raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
+
+    async def _take_slot(self, slots: asyncio.Semaphore, operation: str, deadline: float | None) -> None:
+        wait = POOL_WAIT_SECONDS if deadline is None else min(POOL_WAIT_SECONDS, deadline - time.time())
+        try:
+            async with asyncio.timeout(max(0.0, wait)):
+                await slots.acquire()
+        except TimeoutError:
+            raise ModelRedConnectError(
+                f"not sent: no free connection to {self.settings.origin} within {max(0.0, wait):.0f} s "
+                f"({POOL_LIMIT} requests of this connection were in flight)",
+                operation=operation,
+            ) from None
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        spec: RequestSpec,
+        url: str,
+        params: dict[str, str] | None,
+        deadline: float | None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send and read the whole (bounded) body within the request's wall-clock limit."""
+        settings = self.settings
+        limit = time_left(settings.timeout, deadline, spec.operation)
+        try:
+            async with asyncio.timeout(limit):
+                async with session.request(
                     spec.method,
                     url,
                     params=params,
@@ -187,24 +258,33 @@ class AsyncTransport:
                     proxy=self._proxy,
                     proxy_headers=self._proxy_headers,
                 ) as response:
-                    body = await response.read()
                     status, headers = response.status, dict(response.headers)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-                raise translate_error(err, settings, spec.operation) from None
-            if status in (301, 302, 303, 307, 308):
-                url = redirect_target(url, headers.get("Location"), spec.operation)
-                if not spec.idempotent:
-                    raise not_followed(spec, url)
-                params = None
-                continue
-            text = body.decode("utf-8", "replace")
-            if settings.api_key in text:
-                text = text.replace(settings.api_key, "***")
-            return read_payload(spec.operation, status, text, headers)
-        raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
+                    if status in (301, 302, 303, 307, 308):
+                        return status, headers, b""
+                    announced_too_large(headers, settings.max_response_bytes, spec.operation)
+                    decoder = BodyDecoder(
+                        headers.get("Content-Encoding"), settings.max_response_bytes, spec.operation
+                    )
+                    async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+                        decoder.feed(chunk)
+                    return status, headers, decoder.finish()
+        except ModelRedError:
+            raise
+        except TimeoutError:
+            raise ModelRedTimeoutError(
+                f"no answer from {settings.origin} within {limit:g} s (the request was sent; "
+                "the wall-clock limit of one request)",
+                operation=spec.operation,
+            ) from None
+        except Exception as err:  # aiohttp's errors, and anything a hostile answer provokes in it
+            raise translate_error(err, settings, spec.operation) from None
 
     async def call(
-        self, spec: RequestSpec, should_retry: Callable[[BaseException], bool] | None = None
+        self,
+        spec: RequestSpec,
+        should_retry: Callable[[BaseException], bool] | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Any:
         """Send ``spec``; transient failures are retried by the shared rules (``api/retry.py``).
 
@@ -217,7 +297,7 @@ class AsyncTransport:
         predicate = should_retry or is_retryable_read
         started = time.monotonic()
         try:
-            return await self.send_once(spec)
+            return await self.send_once(spec, deadline)
         except Exception as error:
             if not predicate(error):
                 raise
@@ -229,14 +309,25 @@ class AsyncTransport:
             if not replayed:
                 replayed = True
                 raise first_error
-            return await self.send_once(spec)
+            return await self.send_once(spec, deadline)
 
         def from_first_attempt(state: tenacity.RetryCallState) -> None:
             if state.attempt_number == 1:
                 state.start_time = started
 
-        retrying = tenacity.AsyncRetrying(
-            before=from_first_attempt,
-            **tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation),
-        )
+        kwargs = tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation)
+        kwargs["stop"] = kwargs["stop"] | deadline_stop(deadline)
+        retrying = tenacity.AsyncRetrying(before=from_first_attempt, **kwargs)
         return await retrying(attempt, spec)
+
+
+async def _decode(body: bytes) -> tuple[bool, Any]:
+    """Parse the body, handing the loop back between slices of a large one."""
+    steps = decode_steps(body)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: tuple[bool, Any] = done.value
+            return result
+        await asyncio.sleep(0)

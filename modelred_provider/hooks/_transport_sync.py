@@ -2,28 +2,157 @@
 
 ``requests`` is imported here only, and this module only when a sync call runs, so importing the
 hook (at DAG parse time) costs neither requests nor aiohttp.
+
+Bounds (the same as the async transport's, from the same settings):
+
+* **Wall clock per request.** ``requests``' timeout is per socket read, so a server dripping a byte
+  at a time could hold a call for ever. A watchdog timer shuts the request's socket down when
+  ``timeout`` (clipped to the caller's deadline) has passed since the request started; the
+  connection classes of the session's pools register their sockets with it (:class:`_Watch`).
+* **Size.** Bodies are streamed without requests' decompression and decoded by
+  :class:`~modelred_provider.api.body.BodyDecoder`, which stops at ``max_response_bytes``.
+* **Environment.** ``trust_env`` is off: the CA bundle and the proxy come from the settings, which
+  read the environment by one rule for both transports (``hooks/connection.py``). That also stops
+  requests from replacing our key with a ``~/.netrc`` login.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import requests
 import tenacity
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from modelred_provider.api.body import (
+    ACCEPT_ENCODING,
+    READ_CHUNK_BYTES,
+    BodyDecoder,
+    announced_too_large,
+)
 from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import (
     ModelRedConnectError,
+    ModelRedError,
     ModelRedTimeoutError,
     ModelRedTLSError,
     ModelRedTransportError,
 )
 from modelred_provider.api.parsing import read_payload
-from modelred_provider.api.retry import is_retryable_read, tenacity_kwargs
+from modelred_provider.api.redact import scrub
+from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
 from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings, not_followed, redirect_target
 
 MAX_REDIRECTS = 3
+
+# --------------------------------------------------------------------------- the wall-clock watchdog
+
+_current = threading.local()
+
+
+class _Watch:
+    """Shuts down the sockets of one request once its wall-clock limit has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def __enter__(self) -> _Watch:
+        _current.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        _current.watch = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _attach(sock: Any) -> None:
+    watch = getattr(_current, "watch", None)
+    if watch is not None and isinstance(sock, socket.socket):
+        watch.attach(sock)
+
+
+class _WatchedMixin:
+    """Registers the connection's socket with the running request's watchdog (new or kept-alive)."""
+
+    sock: Any
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        _attach(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        _attach(self.sock)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
+    pass
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _TLSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """An adapter whose pools (direct or through a proxy) use the watched connection classes."""
+
+    _pools = {"http": _Pool, "https": _TLSPool}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(self._pools)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(self._pools)
+        return manager
+
+
+# --------------------------------------------------------------------------- errors
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -43,10 +172,10 @@ def _chain(error: BaseException) -> list[BaseException]:
 def _reason(error: BaseException) -> str:
     root = _chain(error)[-1]
     text = getattr(root, "strerror", None) or str(root)
-    return (text or type(root).__name__)[:200]
+    return scrub(text or type(root).__name__)[:200]
 
 
-def _is_connect_failure(error: requests.exceptions.ConnectionError) -> bool:
+def _is_connect_failure(error: BaseException) -> bool:
     """True when the TCP connection was never made (refused, DNS, unreachable): nothing was sent."""
     from urllib3.exceptions import NameResolutionError, NewConnectionError
 
@@ -55,10 +184,16 @@ def _is_connect_failure(error: requests.exceptions.ConnectionError) -> bool:
 
 
 def translate_error(
-    error: requests.RequestException, settings: ConnectionSettings, operation: str
-) -> Exception:
-    """A requests exception -> our typed transport error (never with the key: it lives in headers only)."""
+    error: BaseException, settings: ConnectionSettings, operation: str, watch: _Watch | None = None
+) -> ModelRedError:
+    """Any failure of a request -> our typed transport error (never with the key)."""
     where = settings.origin
+    if watch is not None and watch.fired:
+        return ModelRedTimeoutError(
+            f"no answer from {where} within {watch.seconds:g} s (the request was sent; "
+            "the wall-clock limit of one request)",
+            operation=operation,
+        )
     if isinstance(error, requests.exceptions.SSLError):
         return ModelRedTLSError(
             f"TLS failure talking to {where}: {_reason(error)}. If the server uses a private CA, "
@@ -69,20 +204,27 @@ def translate_error(
         return ModelRedConnectError(f"timed out connecting to {where}", operation=operation)
     if isinstance(error, requests.exceptions.ConnectionError) and _is_connect_failure(error):
         return ModelRedConnectError(f"cannot connect to {where}: {_reason(error)}", operation=operation)
-    if isinstance(error, requests.exceptions.Timeout):
+    if isinstance(error, requests.exceptions.Timeout | urllib3.exceptions.ReadTimeoutError):
         return ModelRedTimeoutError(
             f"no answer from {where} within {settings.timeout:g} s (the request was sent)",
             operation=operation,
         )
-    return ModelRedTransportError(f"connection to {where} failed: {_reason(error)}", operation=operation)
+    return ModelRedTransportError(
+        f"connection to {where} failed: {type(error).__name__}: {_reason(error)}", operation=operation
+    )
 
 
-class _HeadersAreTheAuth(requests.auth.AuthBase):
-    """Our ``Authorization`` header is the auth. Setting this on the session stops requests from looking
-    up ``~/.netrc`` (it does when no auth is set) and replacing the key with a netrc login."""
+#: Everything reading a streamed answer can raise besides our own errors.
+_READ_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,
+)
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
+
+# --------------------------------------------------------------------------- the transport
 
 
 class SyncTransport:
@@ -92,52 +234,105 @@ class SyncTransport:
         self.settings = settings
         self.log = log
         self.session = requests.Session()
+        self.session.trust_env = False  # the environment is read once, by connection.py's rule
         self.session.verify = settings.verify
-        self.session.auth = _HeadersAreTheAuth()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.session.proxies = {"http": settings.proxy, "https": settings.proxy} if settings.proxy else {}
+        adapter = _Adapter(max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+        )
         if not settings.verify_ssl:
             log.warning("ModelRed: TLS verification is off for %s (verify_ssl=false)", settings.origin)
 
     def close(self) -> None:
         self.session.close()
 
-    def send_once(self, spec: RequestSpec) -> Any:
-        """One request (following same-origin redirects of a GET): the decoded payload or a typed error."""
+    def send_once(self, spec: RequestSpec, deadline: float | None = None) -> Any:
+        """One request (following same-origin redirects of a GET): the decoded payload or a typed error.
+
+        ``deadline`` (epoch seconds): the request's wall-clock limit is clipped to the time left.
+        """
         settings = self.settings
         url = settings.origin + spec.path
         params: dict[str, str] | None = spec.params
         for _ in range(MAX_REDIRECTS + 1):
-            try:
-                response = self.session.request(
-                    spec.method,
-                    url,
-                    params=params,
-                    json=spec.json,
-                    headers=settings.headers(spec.api_generation),
-                    timeout=settings.timeout,
-                    allow_redirects=False,
-                    # Per request: a session-level verify loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE.
-                    verify=settings.verify,
-                )
-            except requests.RequestException as err:
-                raise translate_error(err, settings, spec.operation) from None
+            limit = time_left(settings.timeout, deadline, spec.operation)
+            with _Watch(limit) as watch:
+                try:
+                    response = self._send(spec, url, params, limit)
+                except Exception as err:
+                    raise translate_error(err, settings, spec.operation, watch) from None
+                try:
+                    if response.is_redirect:
+                        location = response.headers.get("Location")
+                    else:
+                        location = None
+                        body = self._read(response, spec.operation)
+                except ModelRedError:
+                    raise
+                except _READ_ERRORS as err:
+                    raise translate_error(err, settings, spec.operation, watch) from None
+                finally:
+                    response.close()
             if response.is_redirect:
-                url = redirect_target(url, response.headers.get("Location"), spec.operation)
+                url = redirect_target(url, location, spec.operation)
                 if not spec.idempotent:
                     raise not_followed(spec, url)
                 params = None  # the Location carries its own query
                 continue
-            text = _text(response, settings.api_key)
-            return read_payload(spec.operation, response.status_code, text, response.headers)
+            return read_payload(spec.operation, response.status_code, body, response.headers)
         raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
 
-    def call(self, spec: RequestSpec, should_retry: Callable[[BaseException], bool] | None = None) -> Any:
-        """Send with retries (reads: 429/502/503/504, connection errors, timeouts), returning the payload."""
-        predicate = should_retry or is_retryable_read
-        retrying = tenacity.Retrying(
-            **tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation)
+    def _send(
+        self, spec: RequestSpec, url: str, params: dict[str, str] | None, limit: float
+    ) -> requests.Response:
+        """Straight to the adapter: ``Session.send`` would parse a redirect's Location itself (to offer
+        ``response.next``), with its own parser and its own errors, before :func:`redirect_target`
+        decides; it would also keep cookies a server sets. Neither is wanted."""
+        prepared = self.session.prepare_request(
+            requests.Request(
+                spec.method,
+                url,
+                params=params,
+                json=spec.json,
+                headers=self.settings.headers(spec.api_generation),
+            )
         )
-        return retrying(self.send_once, spec)
+        adapter = self.session.get_adapter(prepared.url or url)
+        return adapter.send(
+            prepared,
+            stream=True,
+            timeout=(limit, limit),
+            verify=self.settings.verify,
+            proxies=self.session.proxies,
+        )
+
+    def _read(self, response: requests.Response, operation: str) -> bytes:
+        limit = self.settings.max_response_bytes
+        announced_too_large(response.headers, limit, operation)
+        decoder = BodyDecoder(response.headers.get("Content-Encoding"), limit, operation)
+        for chunk in response.raw.stream(READ_CHUNK_BYTES, decode_content=False):
+            decoder.feed(chunk)
+        return decoder.finish()
+
+    def call(
+        self,
+        spec: RequestSpec,
+        should_retry: Callable[[BaseException], bool] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> Any:
+        """Send with retries (reads: 429/502/503/504, connection errors, timeouts), returning the payload.
+
+        No attempt starts, and no wait ends, past ``deadline`` (epoch seconds).
+        """
+        predicate = should_retry or is_retryable_read
+        kwargs = tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation)
+        kwargs["stop"] = kwargs["stop"] | deadline_stop(deadline)
+        retrying = tenacity.Retrying(**kwargs)
+        return retrying(self.send_once, spec, deadline)
 
     def call_with(
         self, operation: str, attempt: Callable[[], Any], should_retry: Callable[[BaseException], bool]
@@ -147,12 +342,3 @@ class SyncTransport:
             **tenacity_kwargs(self.settings.retry, should_retry, self.log, operation)
         )
         return retrying(attempt)
-
-
-def _text(response: requests.Response, key: str) -> str:
-    try:
-        text = response.text
-    except (UnicodeDecodeError, LookupError):
-        text = response.content.decode("utf-8", "replace")
-    # A server that echoes the key (a debug page, a proxy) must not put it in our errors.
-    return text.replace(key, "***") if key in text else text

@@ -18,17 +18,28 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
+import os
+import re
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from modelred_provider import __version__
+from modelred_provider.api.body import DEFAULT_MAX_RESPONSE_BYTES
 from modelred_provider.api.errors import ModelRedConfigurationError
 from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.redact import register_secret, scrub
 from modelred_provider.api.retry import RetryPolicy
+from modelred_provider.constants import DEFAULT_POLL_MAX_WAIT
 
 DEFAULT_ORIGIN = "https://app.modelred.ai"
+#: Bounds on the extras: no single wait, and no call, may be configured past these (seconds).
+MAX_WAIT_SECONDS = 900.0
+MAX_CALL_SECONDS = 3600.0
+MAX_RETRIES = 20
 USER_AGENT = f"airflow-provider-modelred/{__version__}"
 REDACTED_KEY = "mr_…(redacted)"
 
@@ -91,18 +102,70 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
+# What a Location we follow may hold: visible ASCII without backslash (WHATWG parsers read "\\" as
+# "/", RFC 3986 parsers do not: the classic way to make two parsers see two hosts).
+_LOCATION_CHARS = re.compile(r"[!#-\[\]-~]+")
+# scheme://host[:port] with a plain host (letters, digits, dots, dashes) or a bracketed IPv6 address,
+# and nothing else in the authority: no userinfo, no second "@", no empty or odd port.
+_ABSOLUTE = re.compile(r"(?i)(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?(?=[/?]|$)")
+
+
 def redirect_target(current_url: str, location: str | None, operation: str) -> str:
-    """Where a same-origin redirect goes; a redirect elsewhere would carry the key, so it is refused."""
+    """Where a same-origin redirect goes: our own origin plus the Location's path and query.
+
+    Any ``Location`` that two URL parsers could read differently (backslashes, userinfo, control
+    characters, spaces, non-ASCII, an unparsable port, a scheme-relative ``//host``) is refused, and
+    so is one to another origin: the key would go with it. The URL returned is built from the
+    *current* origin, so the transport never reads an authority the server wrote.
+    """
     if not location:
         raise ModelRedConfigurationError(f"ModelRed {operation}: a redirect without a Location header")
-    target = urljoin(current_url, location)
-    if origin_of(target) != origin_of(current_url):
-        scheme, host, port = origin_of(target)
-        raise ModelRedConfigurationError(
-            f"ModelRed {operation}: the server redirected to another origin ({scheme}://{host}:{port}); "
-            "the API key is not sent there. If that is the real service, set the connection's Base URL to it."
-        )
-    return target
+    refused = ModelRedConfigurationError(
+        f"ModelRed {operation}: the server redirected to a Location that is not a plain same-origin URL "
+        f"({_shown(location)}); the API key is not sent there. If the service moved, set the "
+        "connection's Base URL to its new address."
+    )
+    if not _LOCATION_CHARS.fullmatch(location):
+        raise refused
+    current = urlsplit(current_url)
+    origin = f"{current.scheme}://{current.netloc}"
+    if location.startswith("//"):
+        raise refused
+    if location.startswith("/"):
+        rest = location
+    else:
+        absolute = _ABSOLUTE.match(location)
+        if absolute is None:
+            if "://" in location or ":" in location.split("/", 1)[0]:
+                raise refused
+            # A relative reference ("page2", "?page=2"): resolve it against the current path.
+            rest = urljoin(current_url, location)[len(origin) :]
+            if not rest.startswith("/"):
+                raise refused
+        else:
+            scheme, host, port = absolute.group(1).lower(), absolute.group(2).lower(), absolute.group(3)
+            default = {"http": 80, "https": 443}[scheme]
+            wanted = origin_of(current_url)
+            if (scheme, host.strip("[]"), int(port) if port else default) != (
+                wanted[0],
+                wanted[1].strip("[]"),
+                wanted[2],
+            ):
+                raise ModelRedConfigurationError(
+                    f"ModelRed {operation}: the server redirected to another origin "
+                    f"({scheme}://{host}{':' + port if port else ''}); the API key is not sent there. "
+                    "If that is the real service, set the connection's Base URL to it."
+                )
+            rest = location[absolute.end() :] or "/"
+    if "#" in rest:
+        rest = rest.split("#", 1)[0]
+    return origin + rest
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A server string safe to put in a message: printable, bounded, scrubbed."""
+    cleaned = "".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in text[:limit])
+    return repr(scrub(cleaned) + ("..." if len(text) > limit else ""))
 
 
 def not_followed(spec: Any, target: str) -> ModelRedConfigurationError:
@@ -114,12 +177,24 @@ def not_followed(spec: Any, target: str) -> ModelRedConfigurationError:
 
 
 def check_api_key(raw: Any) -> str:
-    """The stripped key if it has the shape of a ModelRed key; the error never shows the key."""
+    """The stripped key if it has the shape of a ModelRed key; the error never shows any of it.
+
+    A key is ``mr_`` and at least 9 more characters, all printable ASCII without spaces: a key with
+    a line break or a non-Latin-1 character could not travel in a header anyway, and would get past
+    log maskers in its split or encoded form.
+    """
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise ModelRedConfigurationError(
             "no API key: put your ModelRed API key (mr_...) in the connection's API Key (password) field"
         )
-    key = str(raw).strip()
+    if not isinstance(raw, str):
+        raise ModelRedConfigurationError("the API key (redacted) must be text; check the API Key field")
+    key = raw.strip()
+    if not _KEY_CHARS.fullmatch(key):
+        raise ModelRedConfigurationError(
+            "the API key (redacted) contains spaces, line breaks or characters that are not printable "
+            "ASCII; copy it again from ModelRed (Settings -> API Keys)"
+        )
     if not key.startswith("mr_") or len(key) < 12:
         shown = REDACTED_KEY if key.startswith("mr_") else "(redacted; it does not start with mr_)"
         raise ModelRedConfigurationError(
@@ -127,6 +202,9 @@ def check_api_key(raw: Any) -> str:
             "9 characters. Copy it again from ModelRed (Settings -> API Keys)"
         )
     return key
+
+
+_KEY_CHARS = re.compile(r"[!-~]+")
 
 
 def mask_key(key: str) -> None:
@@ -144,7 +222,13 @@ async def amask_key(key: str) -> None:
 
 
 def _number(
-    extras: Mapping[str, Any], name: str, default: float, *, integer: bool = False, minimum: float = 0
+    extras: Mapping[str, Any],
+    name: str,
+    default: float,
+    *,
+    integer: bool = False,
+    minimum: float = 0,
+    maximum: float | None = None,
 ) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -155,7 +239,7 @@ def _number(
             number = float(value)
         except (TypeError, ValueError):
             number = None
-    if number is None or number != number or (integer and not number.is_integer()):
+    if number is None or not math.isfinite(number) or (integer and not number.is_integer()):
         kind = "a whole number" if integer else "a number"
         raise ModelRedConfigurationError(
             f"connection extra {name!r} must be {kind}, got {value!r}; fix it in the connection's extras"
@@ -163,6 +247,10 @@ def _number(
     if number < minimum:
         raise ModelRedConfigurationError(
             f"connection extra {name!r} must be at least {minimum}, got {value!r}"
+        )
+    if maximum is not None and number > maximum:
+        raise ModelRedConfigurationError(
+            f"connection extra {name!r} must be at most {maximum:g}, got {value!r}"
         )
     return int(number) if integer else number
 
@@ -204,13 +292,27 @@ class ConnectionSettings:
     verify_ssl: bool = True
     ca_bundle: str | None = None
     dashboard_url: str | None = None
+    #: The cap on one answer once decoded (connection extra ``max_response_mb``).
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: The longest single pause between two polls, ``Retry-After`` included (extra ``poll_max_wait``).
+    poll_max_wait: float = DEFAULT_POLL_MAX_WAIT
+    #: The proxy both transports use for the origin (from the environment; see :func:`resolve_proxy`).
+    proxy: str | None = None
 
     @property
     def verify(self) -> bool | str:
-        """``requests``' ``verify``: False, True, or the CA bundle path."""
+        """What both transports trust: False (``verify_ssl=false``) or a CA bundle file.
+
+        The connection's ``ca_bundle`` wins, then the environment (:data:`CA_ENV_VARS`), then
+        certifi's bundle: the same file for requests and aiohttp (see :func:`resolve_ca_bundle`).
+        """
         if not self.verify_ssl:
             return False
-        return self.ca_bundle or True
+        if self.ca_bundle:
+            return self.ca_bundle
+        import certifi
+
+        return str(certifi.where())
 
     @property
     def dashboard(self) -> str:
@@ -228,7 +330,51 @@ class ConnectionSettings:
     @property
     def pool_key(self) -> tuple[Any, ...]:
         """What an HTTP connection pool depends on (never the key: it goes in per-request headers)."""
-        return (self.origin, self.verify_ssl, self.ca_bundle, self.timeout)
+        return (self.origin, self.verify_ssl, self.ca_bundle, self.timeout, self.proxy)
+
+
+#: Environment variables naming a CA bundle, read when the connection names none; first set wins.
+#: One rule for both transports (requests reads the first and the last by itself, OpenSSL the
+#: second: left to themselves, ``airflow connections test`` and the triggerer could disagree).
+CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+
+
+def resolve_ca_bundle(extra: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The CA bundle file both transports use, or None for certifi's; a missing file is an error."""
+    source, path = ("connection extra 'ca_bundle'", extra) if extra else (None, None)
+    if path is None:
+        for name in CA_ENV_VARS:
+            value = (environ.get(name) or "").strip()
+            if value:
+                source, path = f"environment variable {name}", value
+                break
+    if path is None:
+        return None
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ModelRedConfigurationError(
+            f"the CA bundle {path!r} from the {source} is not a readable file; give the path of a PEM "
+            "file that exists on every Airflow component (workers and triggerers alike)"
+        )
+    return path
+
+
+def resolve_proxy(origin: str) -> str | None:
+    """The proxy for ``origin`` from the environment, for both transports; None for a direct connection.
+
+    ``HTTPS_PROXY``/``HTTP_PROXY`` by the origin's scheme, else ``ALL_PROXY`` (any case, as curl
+    reads them); ``NO_PROXY`` bypasses; a loopback origin (the emulator) is never proxied.
+    """
+    parts = urlsplit(origin)
+    if is_loopback(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
+    if bypass(parts.netloc, proxies):
+        return None
+    proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def _extras(conn: Any) -> dict[str, Any]:
@@ -249,8 +395,10 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
     """Validate an Airflow ``Connection`` into :class:`ConnectionSettings`; masks the key first
     (``mask=False``: the async caller masks it with :func:`amask_key` itself)."""
     raw_key = getattr(conn, "password", None)
-    if mask and isinstance(raw_key, str) and raw_key.strip():
-        mask_key(raw_key.strip())
+    if isinstance(raw_key, str) and raw_key.strip():
+        if mask:
+            mask_key(raw_key.strip())
+        register_secret(raw_key.strip())
     key = check_api_key(raw_key)
     extras = _extras(conn)
     origin = normalize_origin(getattr(conn, "host", None), getattr(conn, "port", None))
@@ -261,23 +409,35 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
             raise ModelRedConfigurationError(f"connection extra 'dashboard_url' is not a URL: {dashboard!r}")
         dashboard = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     retry = RetryPolicy(
-        max_retries=_number(extras, "max_retries", 3, integer=True),
-        backoff=_number(extras, "retry_backoff", 0.5),
-        max_wait=_number(extras, "retry_max_wait", 30.0),
-        max_total=_number(extras, "retry_max_seconds", 120.0),
+        max_retries=_number(extras, "max_retries", 3, integer=True, maximum=MAX_RETRIES),
+        backoff=_number(extras, "retry_backoff", 0.5, maximum=MAX_WAIT_SECONDS),
+        max_wait=_number(extras, "retry_max_wait", 30.0, maximum=MAX_WAIT_SECONDS),
+        max_total=_number(extras, "retry_max_seconds", 120.0, maximum=MAX_CALL_SECONDS),
     )
-    timeout = _number(extras, "timeout", 30.0)
+    timeout = _number(extras, "timeout", 30.0, maximum=MAX_CALL_SECONDS)
     if timeout <= 0:
         raise ModelRedConfigurationError(
             f"connection extra 'timeout' must be more than 0 seconds, got {timeout!r}"
         )
+    max_mb = _number(extras, "max_response_mb", DEFAULT_MAX_RESPONSE_BYTES / 1048576, maximum=1024)
+    if max_mb <= 0:
+        raise ModelRedConfigurationError(
+            f"connection extra 'max_response_mb' must be more than 0, got {max_mb!r}"
+        )
+    poll_max_wait = _number(
+        extras, "poll_max_wait", DEFAULT_POLL_MAX_WAIT, minimum=1, maximum=MAX_WAIT_SECONDS
+    )
+    verify_ssl = _flag(extras, "verify_ssl", True)
     return ConnectionSettings(
         origin=origin,
         api_key=key,
         organization_id=_optional_text(extras, "organization_id"),
         timeout=timeout,
         retry=retry,
-        verify_ssl=_flag(extras, "verify_ssl", True),
-        ca_bundle=_optional_text(extras, "ca_bundle"),
+        verify_ssl=verify_ssl,
+        ca_bundle=resolve_ca_bundle(_optional_text(extras, "ca_bundle")) if verify_ssl else None,
         dashboard_url=dashboard,
+        max_response_bytes=int(max_mb * 1048576),
+        poll_max_wait=poll_max_wait,
+        proxy=resolve_proxy(origin),
     )

@@ -10,7 +10,10 @@ Every failure is a :class:`~modelred_provider.api.errors.ModelRedError`; none ca
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import importlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from modelred_provider.hooks._transport_sync import SyncTransport
 
 RES = ApiGeneration.RESOURCES
+_ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
 _Item = TypeVar("_Item", Model, ProbePack, Assessment)
 #: Guard against a server whose pagination never ends.
 MAX_PAGES = 1000
@@ -108,9 +112,11 @@ class ModelRedHook(BaseHook):
 
     async def _atransport(self) -> AsyncTransport:
         if self._async is None:
-            from modelred_provider.hooks._transport_async import AsyncTransport
-
-            self._async = AsyncTransport(await self.asettings(), self.log)
+            module = sys.modules.get(_ASYNC_TRANSPORT)
+            if module is None:
+                # aiohttp takes ~0.1-0.8 s to import: never on the triggerer's event loop.
+                module = await asyncio.to_thread(importlib.import_module, _ASYNC_TRANSPORT)
+            self._async = module.AsyncTransport(await self.asettings(), self.log)
         return self._async
 
     def get_conn(self) -> Any:
@@ -430,10 +436,15 @@ class ModelRedHook(BaseHook):
                 found = look()
         return found
 
-    def get_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> Assessment:
-        """The assessment now (status, progress, report once COMPLETED), with its dashboard URL."""
+    def get_assessment(
+        self, assessment_id: str, api_generation: ApiGeneration = RES, *, deadline: float | None = None
+    ) -> Assessment:
+        """The assessment now (status, progress, report once COMPLETED), with its dashboard URL.
+
+        ``deadline`` (epoch seconds): no request or retry of this call runs past it.
+        """
         spec = endpoints.get_assessment(assessment_id, api_generation)
-        payload = self._transport.call(spec)
+        payload = self._transport.call(spec, deadline=deadline)
         obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
         return self._with_url(parsing.parse_assessment(obj, spec.api_generation, spec.operation))
 
@@ -508,11 +519,13 @@ class ModelRedHook(BaseHook):
             code=err.code,
         )
 
-    async def aget_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> Assessment:
-        """Async :meth:`get_assessment` (same request, same parser, same retry rules)."""
+    async def aget_assessment(
+        self, assessment_id: str, api_generation: ApiGeneration = RES, *, deadline: float | None = None
+    ) -> Assessment:
+        """Async :meth:`get_assessment` (same request, same parser, same retry rules, same deadline)."""
         spec = endpoints.get_assessment(assessment_id, api_generation)
         transport = await self._atransport()
-        payload = await transport.call(spec)
+        payload = await transport.call(spec, deadline=deadline)
         obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
         assessment = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
         return self._with_url(assessment, transport.settings)
@@ -589,13 +602,18 @@ class ModelRedHook(BaseHook):
         from modelred_provider.hooks._transport_sync import SyncTransport
 
         quick = dataclasses.replace(settings, retry=RetryPolicy(max_retries=0))
-        transport = SyncTransport(quick, self.log)
         spec = endpoints.list_models(1, page_size=1)
+        try:
+            transport = SyncTransport(quick, self.log)
+        except Exception as err:  # never raise from a connection test
+            return False, f"ModelRed connection test failed: {type(err).__name__}"
         try:
             payload = transport.call(spec)
             parsing.unwrap_list(payload, "models", spec.operation)
         except ModelRedError as err:
             return False, _diagnose(err, settings.origin)
+        except Exception as err:
+            return False, f"ModelRed connection test failed: {type(err).__name__}"
         finally:
             transport.close()
         total = payload.get("total")

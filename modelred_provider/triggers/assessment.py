@@ -158,6 +158,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             deadline=self.deadline,
             retry_budget=self.retry_budget,
         )
+        policy.max_wait = (await hook.asettings()).poll_max_wait
         generation = ApiGeneration(self.api_generation)
         loop = asyncio.get_running_loop()
         grace = self.poll_interval / 2
@@ -204,12 +205,16 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration, last: list[int | None]
     ) -> Step:
         try:
-            assessment = await hook.aget_assessment(self.assessment_id, api_generation=generation)
+            assessment = await hook.aget_assessment(
+                self.assessment_id, api_generation=generation, deadline=policy.deadline
+            )
         except Exception as error:  # CancelledError is a BaseException: it passes through
             step = policy.on_error(error)
             self.log.warning(
                 "Polling assessment %s failed (%d in a row): %s", self.assessment_id, policy.failures, error
             )
+            if step.warning:
+                self.log.warning("%s", step.warning)
             return step
         return self._seen(policy, assessment, last)
 

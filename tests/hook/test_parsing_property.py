@@ -98,7 +98,7 @@ def _check_types(results: list[Any]) -> None:
 def test_random_json_bodies_give_objects_or_our_errors(body: Any, status: int) -> None:
     text = json.dumps(body)
     try:
-        payload = parsing.read_payload("get assessment", status, text, {"Retry-After": "1"})
+        payload = parsing.read_payload("get assessment", status, text.encode(), {"Retry-After": "1"})
     except ModelRedError as err:
         assert status >= 400 or status < 200 or isinstance(err, ModelRedResponseError)
         if status >= 400:
@@ -115,7 +115,7 @@ def test_random_json_bodies_give_objects_or_our_errors(body: Any, status: int) -
 )
 def test_random_text_bodies_never_escape_as_decoding_errors(text: str, status: int) -> None:
     try:
-        payload = parsing.read_payload("list models", status, text)
+        payload = parsing.read_payload("list models", status, text.encode())
     except ModelRedError as err:
         assert "list models" in str(err)
         return
@@ -141,12 +141,12 @@ def test_malformed_answers_are_typed_errors() -> None:
     ]
     for status, text in cases:
         try:
-            parsing.read_payload("get assessment", status, text)
+            parsing.read_payload("get assessment", status, text.encode())
         except ModelRedResponseError as err:
             assert "get assessment" in str(err) and "HTTP 200" in str(err)
         else:
             raise AssertionError(f"{text!r} was accepted")
-    payload = parsing.read_payload("get assessment", 200, '[{"assessment_id": "a1"}]')
+    payload = parsing.read_payload("get assessment", 200, b'[{"assessment_id": "a1"}]')
     assert payload == {"data": [{"assessment_id": "a1"}]}
     try:
         parsing.unwrap_object(payload, "an assessment", "get assessment")

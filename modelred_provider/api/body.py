@@ -1,0 +1,184 @@
+"""Reading an answer's body, the same way in the sync and the async transport: bounded and stepwise.
+
+* **Size.** The body is read in chunks and decompressed by us (the transports turn their own
+  decompression off), ``zlib`` with ``max_length``, so a decompression bomb stops at the cap:
+  memory stays near ``limit`` whatever the server sends. Over the cap ->
+  :class:`ModelRedResponseTooLargeError`. Only ``gzip``, ``deflate`` and ``identity`` are asked for
+  and accepted.
+* **Time on an event loop.** ``json.loads`` holds the GIL for its whole run (about 12 ms per MiB
+  here), so a thread would not help the triggerer's loop. Bodies up to :data:`INLINE_JSON_BYTES`
+  are parsed at once; larger ones are parsed incrementally (``ijson``'s C backend) in slices of
+  :data:`JSON_SLICE_BYTES`, and :func:`decode_steps` yields between slices so the async caller
+  can hand the loop back. The sync caller runs the same steps without pausing (:func:`run_steps`).
+
+Both parsers refuse ``NaN``/``Infinity`` and give the same values for the same bytes (floats as
+``float``); anything that is not JSON comes back as ``(False, None)`` for the caller to report.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from modelred_provider.api.errors import ModelRedResponseError
+
+#: The default cap on a decoded answer: far above the largest real report (a few MiB).
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+#: What the transports ask for (and all they accept).
+ACCEPT_ENCODING = "gzip, deflate"
+#: Bodies up to this size are parsed with ``json.loads`` in one go (well under 10 ms).
+INLINE_JSON_BYTES = 512 * 1024
+#: Bytes fed to the incremental parser between two hand-backs to the event loop.
+JSON_SLICE_BYTES = 64 * 1024
+#: The most decompressed bytes taken out of zlib at a time.
+_INFLATE_STEP = 1024 * 1024
+#: Raw bytes read from the socket at a time.
+READ_CHUNK_BYTES = 64 * 1024
+
+
+class ModelRedResponseTooLargeError(ModelRedResponseError):
+    """The answer was larger than the cap (``max_response_mb``); asking again would not help."""
+
+    retryable = False
+
+
+class BodyDecoder:
+    """Feed raw chunks in, get the decoded body out; raises past ``limit`` decoded bytes."""
+
+    def __init__(self, content_encoding: str | None, limit: int, operation: str) -> None:
+        self.limit = int(limit)
+        self.operation = operation
+        self._buffer = bytearray()
+        self._size = 0
+        encoding = (content_encoding or "identity").strip().lower()
+        if encoding in ("", "identity"):
+            self._zlib: Any = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = None  # zlib-wrapped or raw: decided on the first bytes
+        else:
+            raise ModelRedResponseError(
+                f"the answer uses Content-Encoding {encoding[:40]!r}, which was not asked for "
+                f"(only {ACCEPT_ENCODING})",
+                operation=operation,
+            )
+        self._deflate = encoding == "deflate"
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self.limit:
+            self._buffer = bytearray()
+            raise ModelRedResponseTooLargeError(
+                f"the answer is larger than {self.limit / 1048576:g} MiB once decoded; refusing to read "
+                "more (raise the connection extra max_response_mb if real answers are this large)",
+                operation=self.operation,
+            )
+        self._buffer += data
+
+    def _start_deflate(self, first: bytes) -> None:
+        # RFC 9110 deflate is zlib-wrapped; some servers send raw deflate. Tell them apart by the header.
+        wrapped = len(first) >= 2 and (first[0] & 0x0F) == 8 and ((first[0] << 8) | first[1]) % 31 == 0
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        self._deflate = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self._deflate:
+            self._start_deflate(chunk)
+        if self._zlib is None:
+            self._keep(chunk)
+            return
+        data = chunk
+        try:
+            while data:
+                # Never more than one byte past the cap out of any chunk, however well it compresses,
+                # and at most a step at a time (zlib's output buffer grows by copying).
+                room = min(self.limit - self._size + 1, _INFLATE_STEP)
+                out = self._zlib.decompress(data, room)
+                self._keep(out)
+                data = self._zlib.unconsumed_tail
+        except zlib.error:
+            raise ModelRedResponseError(
+                "the answer's compressed body is corrupt", operation=self.operation
+            ) from None
+
+    def finish(self) -> bytes:
+        if self._zlib is not None:
+            try:
+                while True:
+                    out = self._zlib.decompress(b"", min(self.limit - self._size + 1, _INFLATE_STEP))
+                    if not out:
+                        break
+                    self._keep(out)
+                self._keep(self._zlib.flush())
+            except zlib.error:
+                raise ModelRedResponseError(
+                    "the answer's compressed body is corrupt", operation=self.operation
+                ) from None
+        body, self._buffer = bytes(self._buffer), bytearray()
+        return body
+
+
+def announced_too_large(headers: Mapping[str, str], limit: int, operation: str) -> None:
+    """Refuse before reading when an uncompressed body announces more than the cap."""
+    length = _header(headers, "Content-Length")
+    encoding = (_header(headers, "Content-Encoding") or "identity").strip().lower()
+    if length and length.strip().isdigit() and encoding in ("", "identity") and int(length) > limit:
+        raise ModelRedResponseTooLargeError(
+            f"the answer announces {int(length)} bytes, more than the {limit / 1048576:g} MiB cap "
+            "(connection extra max_response_mb)",
+            operation=operation,
+        )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_steps(body: bytes) -> Generator[None, None, tuple[bool, Any]]:
+    """Parse ``body`` as JSON: ``(True, value)`` or ``(False, None)``; yields between slices.
+
+    The text is first made valid UTF-8 (invalid bytes become U+FFFD, as before), so both parsers
+    read the same characters.
+    """
+    text = body.decode("utf-8", "replace")
+    if not text.strip():
+        return True, {}
+    if len(body) <= INLINE_JSON_BYTES:
+        try:
+            return True, json.loads(text, parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            return False, None
+    import ijson
+
+    data = text.encode("utf-8")
+    found: Any = ijson.sendable_list()
+    parser = ijson.items_coro(found, "", use_float=True, multiple_values=False)
+    try:
+        for start in range(0, len(data), JSON_SLICE_BYTES):
+            parser.send(data[start : start + JSON_SLICE_BYTES])
+            yield
+        parser.close()
+    except (ijson.JSONError, ijson.IncompleteJSONError, ValueError, RecursionError):
+        return False, None
+    return (True, found[0]) if len(found) == 1 else (False, None)
+
+
+def run_steps(steps: Generator[None, None, Any]) -> Any:
+    """Run :func:`decode_steps` to its end without pausing (the sync transport)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
