@@ -3,6 +3,10 @@
 Every process is started in its own process group (``start_new_session``) with its output in a log
 file, and stopped by group: TERM, a bounded wait, then KILL. ``AirflowStack.stop()`` is safe to call
 twice and runs from a fixture finaliser, so it also runs when a test fails.
+
+By default a stack is SQLite + LocalExecutor with one triggerer. Given ``database_url``, ``celery``
+(:class:`CeleryBackend`) and ``triggerers``, it is a production-shaped one: Postgres metadata DB,
+CeleryExecutor with N ``airflow celery worker`` processes, N triggerers (tests/production).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +75,26 @@ def wait_until(
     )
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children first found through /proc), whatever its process group."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 class Component:
     """One long-running process in its own process group, logging to ``log_path``."""
 
@@ -119,9 +144,14 @@ class Component:
         """TERM the whole group, wait for the leader, then KILL whatever of the group is left."""
         stop_all([self], grace)
 
-    def sigkill(self) -> None:
-        """Simulate a crash: KILL the group at once, no clean-up."""
+    def sigkill(self, *, tree: bool = False) -> None:
+        """Simulate a crash: KILL the group at once, no clean-up. ``tree``: also every descendant in
+        another process group (a task process under a Celery worker), as when its machine dies."""
+        family = descendants(self.pid) if tree and self.proc is not None else []
         self.kill_group(signal.SIGKILL)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         if self.proc is not None:
             self.proc.wait(timeout=10)
             self._log.close()
@@ -159,7 +189,12 @@ class EmulatorProcess:
     """The ModelRed emulator started through its command line, controlled over its HTTP control API."""
 
     def __init__(
-        self, api_keys: Iterable[str], assessment_seconds: float, log_dir: Path, env: dict[str, str]
+        self,
+        api_keys: Iterable[str],
+        assessment_seconds: float,
+        log_dir: Path,
+        env: dict[str, str],
+        scenario: Path | None = None,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -167,6 +202,8 @@ class EmulatorProcess:
         argv += ["--port", str(self.port), "--assessment-seconds", str(assessment_seconds)]
         for key in api_keys:
             argv += ["--api-key", key]
+        if scenario is not None:
+            argv += ["--scenario", str(scenario)]
         self.component = Component("emulator", argv, env, log_dir, REPO)
 
     def start(self, timeout: float = 30) -> EmulatorProcess:
@@ -196,18 +233,52 @@ class EmulatorProcess:
     def reset_counts(self) -> None:
         requests.delete(f"{self.url}/_emulator/counts", timeout=5).raise_for_status()
 
+    def created(self) -> list[str]:
+        """Ids of every assessment created, in creation order."""
+        resp = requests.get(f"{self.url}/_emulator/assessments", timeout=10)
+        resp.raise_for_status()
+        return [str(i) for i in resp.json()["data"]]
+
     def control(self, assessment_id: str, action: str) -> None:
         # json={}: the control API takes writes only as application/json (no cross-site form posts).
         resp = requests.post(f"{self.url}/_emulator/assessments/{assessment_id}/{action}", json={}, timeout=5)
         assert resp.ok, f"emulator control {action} for {assessment_id}: HTTP {resp.status_code} {resp.text}"
 
 
+@dataclass(frozen=True)
+class CeleryBackend:
+    """CeleryExecutor settings: a broker (``redis://...``), a result backend (``db+postgresql://...``) and
+    how many ``airflow celery worker`` processes to run, each with ``concurrency`` task slots."""
+
+    broker_url: str
+    result_backend: str
+    workers: int = 2
+    concurrency: int = 4
+
+
 class AirflowStack:
-    """A fresh AIRFLOW_HOME with api-server, scheduler, dag-processor and triggerer as separate processes."""
+    """A fresh AIRFLOW_HOME with api-server, scheduler, dag-processor and triggerer as separate processes.
+
+    ``database_url`` (e.g. ``postgresql+psycopg2://...``) replaces the SQLite file; ``celery`` runs the
+    CeleryExecutor with its workers (``celery-worker-1``...); ``triggerers`` > 1 runs that many
+    (``triggerer-1``...). Each is a separate process in ``components``.
+    """
 
     COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
-    def __init__(self, dag_sources: Iterable[Path], connection: dict[str, Any], extra_env: dict[str, str]):
+    def __init__(
+        self,
+        dag_sources: Iterable[Path],
+        connection: dict[str, Any],
+        extra_env: dict[str, str],
+        *,
+        database_url: str | None = None,
+        celery: CeleryBackend | None = None,
+        triggerers: int = 1,
+    ):
+        self.database_url = database_url
+        self.celery = celery
+        self.triggerers = triggerers
         self.home = Path(tempfile.mkdtemp(prefix="modelred-e2e-home-"))
         self.dags_folder = self.home / "dags"
         self.dags_folder.mkdir()
@@ -221,6 +292,34 @@ class AirflowStack:
         self.env = self._environment(connection, extra_env)
         self.components: dict[str, Component] = {}
         self._token: str | None = None
+        self.component_names = self._component_names()
+
+    def _component_names(self) -> tuple[str, ...]:
+        names = ["api-server", "scheduler", "dag-processor"]
+        if self.triggerers == 1:
+            names.append("triggerer")
+        else:
+            names += [f"triggerer-{i}" for i in range(1, self.triggerers + 1)]
+        if self.celery is not None:
+            names += [f"celery-worker-{i}" for i in range(1, self.celery.workers + 1)]
+        return tuple(names)
+
+    def _argv(self, name: str) -> list[str]:
+        if name == "api-server":
+            return [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.port)]
+        if name.startswith("triggerer-"):
+            # Several on one machine: they would all bind the trigger log server's port; the
+            # api-server reads the trigger logs from the shared AIRFLOW_HOME instead.
+            return [AIRFLOW, "triggerer", "--skip-serve-logs"]
+        if name.startswith("celery-worker-"):
+            assert self.celery is not None
+            index = name.rsplit("-", 1)[1]
+            return [
+                AIRFLOW, "celery", "worker", "--celery-hostname", f"worker{index}@%h",
+                "--concurrency", str(self.celery.concurrency), "--skip-serve-logs",
+                "--without-gossip", "--without-mingle",
+            ]  # fmt: skip
+        return [AIRFLOW, *name.split()]
 
     def _environment(self, connection: dict[str, Any], extra_env: dict[str, str]) -> dict[str, str]:
         # Nothing from the unit tests' Airflow settings (unit-test mode, their temp home) leaks in.
@@ -257,6 +356,18 @@ class AirflowStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.database_url is not None:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.database_url
+        if self.celery is not None:
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                    "AIRFLOW__CELERY__BROKER_URL": self.celery.broker_url,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": self.celery.result_backend,
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.celery.concurrency),
+                    "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+                }
+            )
         env.update(extra_env)
         return env
 
@@ -291,9 +402,7 @@ class AirflowStack:
         )
 
     def start_component(self, name: str) -> Component:
-        component = Component(name, [AIRFLOW, *name.split()], self.env, self.log_dir, self.home)
-        if name == "api-server":
-            component.argv += ["--host", "127.0.0.1", "--port", str(self.port)]
+        component = Component(name, self._argv(name), self.env, self.log_dir, self.home)
         self.components[name] = component.start()
         return component
 
@@ -303,14 +412,33 @@ class AirflowStack:
 
     def start(self, timeout: float = 180) -> AirflowStack:
         self.migrate()
-        for name in self.COMPONENTS:
+        for name in self.component_names:
             self.start_component(name)
         self.wait_healthy(timeout=timeout)
+        for name in self.component_names:
+            if name.startswith("celery-worker-"):
+                self.wait_worker_ready(name, timeout=timeout)
         return self
+
+    def wait_worker_ready(self, name: str, timeout: float = 120) -> None:
+        """Until the Celery worker ``name`` (this start of it) says it is ready to take tasks."""
+        component = self.components[name]
+        marker = f"===== start #{component.generation}:"
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # Checked here, not in wait_until (which takes an exception for "not yet"): a worker that
+            # exited fails at once.
+            assert component.alive(), f"{name} exited early\n{component.describe()}"
+            if " ready." in component.log_path.read_text(errors="replace").rsplit(marker, 1)[-1]:
+                return
+            time.sleep(1)
+        raise AssertionError(f"Timed out after {timeout:.0f}s waiting for {name}\n{component.describe()}")
 
     def stop(self) -> None:
         # The scheduler gets TERM first, so it does not react to the others going away.
-        order = ("scheduler", "triggerer", "dag-processor", "api-server")
+        rest = [n for n in self.components if n not in ("scheduler", "dag-processor", "api-server")]
+        order = ("scheduler", *rest, "dag-processor", "api-server")
         stop_all([self.components[n] for n in order if n in self.components])
         # Task processes get their own process group from their supervisor (setpgid), so one still
         # running when a test failed outlives the groups above. Every process of this deployment has
