@@ -146,11 +146,13 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def decode_steps(body: bytes) -> Generator[None, None, tuple[bool, Any]]:
+def decode_steps(body: bytes, skip: frozenset[str] = frozenset()) -> Generator[None, None, tuple[bool, Any]]:
     """Parse ``body`` as JSON: ``(True, value)`` or ``(False, None)``; yields between slices.
 
-    The text is first made valid UTF-8 (invalid bytes become U+FFFD, as before), so both parsers
-    read the same characters.
+    ``skip``: object keys whose values a large answer's reader does not need (a waiting trigger does
+    not need the report): they are never built, which is most of the memory and of the work. Small
+    answers are read whole. The text is first made valid UTF-8 (invalid bytes become U+FFFD, as
+    before), so both parsers read the same characters.
     """
     text = body.decode("utf-8", "replace")
     if not text.strip():
@@ -163,16 +165,58 @@ def decode_steps(body: bytes) -> Generator[None, None, tuple[bool, Any]]:
     import ijson
 
     data = text.encode("utf-8")
-    found: Any = ijson.sendable_list()
-    parser = ijson.items_coro(found, "", use_float=True, multiple_values=False)
+    del text
+    slices = range(0, len(data), JSON_SLICE_BYTES)
     try:
-        for start in range(0, len(data), JSON_SLICE_BYTES):
+        if not skip:
+            found: Any = ijson.sendable_list()
+            parser = ijson.items_coro(found, "", use_float=True, multiple_values=False)
+            for start in slices:
+                parser.send(data[start : start + JSON_SLICE_BYTES])
+                yield
+            parser.close()
+            return (True, found[0]) if len(found) == 1 else (False, None)
+        events: Any = ijson.sendable_list()
+        parser = ijson.parse_coro(events, use_float=True, multiple_values=False)
+        builder = _SkippingBuilder(skip)
+        for start in slices:
             parser.send(data[start : start + JSON_SLICE_BYTES])
+            builder.feed(events)
+            events.clear()
             yield
         parser.close()
+        builder.feed(events)
+        return True, builder.value
     except (ijson.JSONError, ijson.IncompleteJSONError, ValueError, RecursionError):
         return False, None
-    return (True, found[0]) if len(found) == 1 else (False, None)
+
+
+class _SkippingBuilder:
+    """Builds the value from ijson's events, leaving out the subtrees of the keys in ``skip``."""
+
+    def __init__(self, skip: frozenset[str]) -> None:
+        from ijson.common import ObjectBuilder
+
+        self.skip = skip
+        self._builder = ObjectBuilder()
+        self._skipping: str | None = None
+
+    def feed(self, events: list[tuple[str, str, Any]]) -> None:
+        event_of = self._builder.event
+        for prefix, event, value in events:
+            skipping = self._skipping
+            if skipping is not None:
+                if prefix == skipping or prefix.startswith(skipping + "."):
+                    continue
+                self._skipping = None
+            if event == "map_key" and value in self.skip:
+                self._skipping = f"{prefix}.{value}" if prefix else value
+                continue
+            event_of(event, value)
+
+    @property
+    def value(self) -> Any:
+        return self._builder.value
 
 
 def run_steps(steps: Generator[None, None, Any]) -> Any:

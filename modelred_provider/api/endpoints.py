@@ -70,6 +70,8 @@ class RequestSpec:
     api_generation: ApiGeneration = RES
     params: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
+    #: Keys of a large answer the caller does not need (never built: see ``api.body.decode_steps``).
+    skip_fields: frozenset[str] = frozenset()
 
     @property
     def idempotent(self) -> bool:

@@ -219,7 +219,7 @@ class AsyncTransport:
                     raise not_followed(spec, url)
                 params = None
                 continue
-            decoded = await _decode(body)
+            decoded = await _decode(body, spec.skip_fields)
             return read_payload(spec.operation, status, body, headers, decoded)
         raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
 
@@ -321,9 +321,9 @@ class AsyncTransport:
         return await retrying(attempt, spec)
 
 
-async def _decode(body: bytes) -> tuple[bool, Any]:
+async def _decode(body: bytes, skip: frozenset[str]) -> tuple[bool, Any]:
     """Parse the body, handing the loop back between slices of a large one."""
-    steps = decode_steps(body)
+    steps = decode_steps(body, skip)
     while True:
         try:
             next(steps)

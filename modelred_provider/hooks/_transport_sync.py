@@ -37,6 +37,8 @@ from modelred_provider.api.body import (
     READ_CHUNK_BYTES,
     BodyDecoder,
     announced_too_large,
+    decode_steps,
+    run_steps,
 )
 from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import (
@@ -282,7 +284,8 @@ class SyncTransport:
                     raise not_followed(spec, url)
                 params = None  # the Location carries its own query
                 continue
-            return read_payload(spec.operation, response.status_code, body, response.headers)
+            decoded = run_steps(decode_steps(body, spec.skip_fields))
+            return read_payload(spec.operation, response.status_code, body, response.headers, decoded)
         raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
 
     def _send(

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 RES = ApiGeneration.RESOURCES
 _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
+#: Where an assessment carries its report (see ``api.parsing.parse_assessment``).
+_REPORT_FIELDS = ("report", "detailedReport", "detailed_report")
 _Item = TypeVar("_Item", Model, ProbePack, Assessment)
 #: Guard against a server whose pagination never ends.
 MAX_PAGES = 1000
@@ -520,14 +522,33 @@ class ModelRedHook(BaseHook):
         )
 
     async def aget_assessment(
-        self, assessment_id: str, api_generation: ApiGeneration = RES, *, deadline: float | None = None
+        self,
+        assessment_id: str,
+        api_generation: ApiGeneration = RES,
+        *,
+        deadline: float | None = None,
+        report: bool = True,
     ) -> Assessment:
-        """Async :meth:`get_assessment` (same request, same parser, same retry rules, same deadline)."""
+        """Async :meth:`get_assessment` (same request, same parser, same retry rules, same deadline).
+
+        ``report=False``: a large answer's report is not read (a waiting trigger needs the status
+        only; skipping it keeps the triggerer's loop and memory free of a finished report).
+        """
         spec = endpoints.get_assessment(assessment_id, api_generation)
+        if not report:
+            spec = dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
         transport = await self._atransport()
         payload = await transport.call(spec, deadline=deadline)
         obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
-        assessment = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
+        if any(obj.get(name) for name in _REPORT_FIELDS):
+            # A finished assessment's report can hold tens of thousands of probes: building them is
+            # Python code, which a worker thread interleaves with the loop (the GIL switches every
+            # few ms), where doing it here would hold the triggerer's loop for the whole report.
+            assessment = await asyncio.to_thread(
+                parsing.parse_assessment, obj, spec.api_generation, spec.operation
+            )
+        else:
+            assessment = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
         return self._with_url(assessment, transport.settings)
 
     def wait_for_assessment(

@@ -206,7 +206,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     ) -> Step:
         try:
             assessment = await hook.aget_assessment(
-                self.assessment_id, api_generation=generation, deadline=policy.deadline
+                self.assessment_id, api_generation=generation, deadline=policy.deadline, report=False
             )
         except Exception as error:  # CancelledError is a BaseException: it passes through
             step = policy.on_error(error)
