@@ -25,7 +25,7 @@ PG_DB = "airflow"
 
 def missing() -> list[str]:
     """What scripts/install-services.sh would install, if anything is missing."""
-    out = [str(PG_BIN / b) for b in ("initdb", "postgres", "pg_dump") if not (PG_BIN / b).exists()]
+    out = [str(PG_BIN / b) for b in ("initdb", "postgres", "psql", "pg_dump") if not (PG_BIN / b).exists()]
     if not Path(REDIS_SERVER).exists():
         out.append("redis-server")
     if os.geteuid() == 0:
