@@ -6,6 +6,7 @@ Parsing payloads into them lives in ``modelred_provider.api.parsing``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -84,11 +85,29 @@ class Probe:
 
 @dataclass(frozen=True)
 class ProbeIndex:
+    """The probe catalogue: ``for probe in index``, ``len(index)`` and ``key in index`` work on ``probes``."""
+
     probes: tuple[Probe, ...] = ()
     probe_categories: dict[str, Any] = field(default_factory=dict)
     tier_definitions: dict[str, Any] = field(default_factory=dict)
     severity_levels: dict[str, Any] = field(default_factory=dict)
     user_tier: str | None = None
+
+    def __iter__(self) -> Iterator[Probe]:
+        return iter(self.probes)
+
+    def __len__(self) -> int:
+        return len(self.probes)
+
+    def __contains__(self, item: object) -> bool:
+        """A :class:`Probe`, or a probe key (``"dan_classic" in index``)."""
+        if isinstance(item, str):
+            return any(probe.key == item for probe in self.probes)
+        return item in self.probes
+
+    def keys(self) -> list[str]:
+        """The probe keys, in catalogue order (what ``test_types`` takes)."""
+        return [probe.key for probe in self.probes]
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,13 @@ class ModelRedHook(BaseHook):
             self._sync.close()
             self._sync = None
 
+    def __enter__(self) -> ModelRedHook:
+        """``with ModelRedHook() as hook:`` closes the sync session on the way out."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     async def aclose(self) -> None:
         """Release the shared aiohttp session (the last hook using it closes it)."""
         if self._async is not None:
@@ -186,10 +193,20 @@ class ModelRedHook(BaseHook):
             raise
         return parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
 
+    def list_probes(
+        self, category: str | None = None, severity: str | None = None, tier: str | None = None
+    ) -> ProbeIndex:
+        """The probe catalogue of the resources API (probe keys are what ``test_types`` takes), every
+        page; named like the other ``list_*`` calls. The :class:`ProbeIndex` iterates over its probes."""
+        return self.get_probes(category, severity, tier)
+
     def get_probes(
         self, category: str | None = None, severity: str | None = None, tier: str | None = None
     ) -> ProbeIndex:
-        """The probe catalogue of the resources API (probe keys are what ``test_types`` takes)."""
+        """The probe catalogue of the resources API (probe keys are what ``test_types`` takes).
+
+        The documented name since the first release (ARCHITECTURE.md); :meth:`list_probes` is the same call.
+        """
         spec = endpoints.list_probes(category, severity, tier)
         payload = self._transport.call(spec)
         index = parsing.parse_probe_index(payload, spec.operation)
