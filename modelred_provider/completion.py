@@ -165,7 +165,42 @@ class AssessmentCompletionMixin:
             return None
 
     def _model_label(self, assessment: Assessment) -> str | None:
-        return assessment.model_id
+        """The model as the summary, the log, the asset event and the alerts name it: its slug.
+
+        The assessment carries the model's database id (``mdl_...``); it is resolved to the slug once
+        (a GET of the model, cached on the task), the same name the operator was given."""
+        return self._resolve_slug(assessment.model_id)
+
+    def _resolve_slug(self, ref: str | None) -> str | None:
+        """``ref`` (a model's id or slug) as its slug; ``ref`` itself when the model cannot be read."""
+        if not ref:
+            return ref
+        cache: dict[str, str] = self.__dict__.setdefault("_model_slugs", {})
+        if ref not in cache:
+            try:
+                cache[ref] = self.hook.get_model(ref).model_id or ref
+            except Exception as error:
+                self.log.warning("Could not read model %s for its slug: %s", ref, error)
+                cache[ref] = ref
+        return cache[ref]
+
+    def _alert_model(self, assessment: Assessment | None) -> str | None:
+        """The model an alert names; the operator knows it without the assessment."""
+        return self._model_label(assessment) if assessment is not None else None
+
+    def _timeout_limit(self) -> str:
+        """The limit that passed, as an alert says it: ``4 s (timeout)``."""
+        limits = []
+        timeout = getattr(self, "timeout", None)
+        if timeout is not None:
+            limits.append((float(timeout), "timeout"))
+        execution_timeout = getattr(self, "execution_timeout", None)
+        if execution_timeout is not None:
+            limits.append((execution_timeout.total_seconds(), "execution_timeout"))
+        if not limits:
+            return "the task's deadline"
+        seconds, name = min(limits)
+        return f"{seconds:g} s ({name})"
 
     def _api_generation(self) -> ApiGeneration:
         """The API generation of the assessment (the operator: from its parameters; the sensor: its own)."""
@@ -175,6 +210,7 @@ class AssessmentCompletionMixin:
         from modelred_provider.exceptions import (
             ModelRedAssessmentError,
             ModelRedAssessmentFailedError,
+            ModelRedAssessmentTimeoutError,
             ModelRedQualityGateError,
         )
         from modelred_provider.gate import QualityGate
@@ -200,8 +236,9 @@ class AssessmentCompletionMixin:
             if not verdict.passed:
                 self._forget(context)
                 raise ModelRedQualityGateError(
-                    f"Model {summary['model']} did not pass the ModelRed quality gate "
-                    f"(assessment {assessment_id}): " + "; ".join(verdict.reasons),
+                    f"Model {summary['model']} did not pass the ModelRed quality gate: "
+                    + "; ".join(verdict.reasons)
+                    + f". Assessment {assessment_id}: {summary['url']}",
                     reasons=verdict.reasons,
                     assessment_id=assessment_id,
                     summary=summary,
@@ -211,13 +248,24 @@ class AssessmentCompletionMixin:
             return summary
         if assessment is not None:
             summary = self._publish(context, assessment, None)
+        # Alerts (on_failure_callback, Slack, e-mail) get the exception's text: name the model and
+        # link the assessment so the alert is actionable on its own.
+        model = self._alert_model(assessment)
+        of_model = f" of model {model}" if model else ""
+        where = f"Assessment {assessment_id}: {summary['url'] if summary else self._url_or_id(assessment_id)}"
         if reason is TerminationReason.TIMEOUT:
             self._on_timeout(assessment_id, message)
+            raise ModelRedAssessmentTimeoutError(
+                f"ModelRed assessment{of_model} did not finish within {self._timeout_limit()}: "
+                f"{message or 'the deadline passed'} {where}",
+                assessment_id=assessment_id,
+                summary=summary,
+            )
         exc_class = REASON_EXCEPTIONS[reason]
         if exc_class is ModelRedAssessmentFailedError:
             server_error = assessment.error_message if assessment else None
             raise ModelRedAssessmentFailedError(
-                f"ModelRed assessment {assessment_id} failed: {server_error or message}",
+                f"ModelRed assessment{of_model} failed: {server_error or message}. {where}",
                 server_error=server_error,
                 assessment_id=assessment_id,
                 summary=summary,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.bases.xcom import BaseXCom
@@ -15,13 +15,37 @@ if TYPE_CHECKING:
 XCOM_ASSESSMENT_ID = "assessment_id"
 XCOM_ASSESSMENT_URL = "assessment_url"
 
+#: Attributes the operator (``_launched_id``) and the sensor (``_watched_id``) set once they pushed the ids.
+_PUSHED_ATTRS = ("_launched_id", "_watched_id")
+
+
+def _may_have_pushed(operator: Any, ti: Any) -> bool:
+    """Whether the task can have pushed ``assessment_url``: reading an XCom that does not exist makes
+    Airflow log ``[error] XCom not found``, a false alarm after a failure before the launch.
+
+    In the worker, Airflow builds the link when the task ends, with the running task instance: the
+    task pushed the ids if it says so, or if this try resumed from a deferral (it defers only after
+    pushing them). Anything else (a plain key, an Airflow that does not say whether it resumed): read.
+    """
+    if any(getattr(operator, name, None) for name in _PUSHED_ATTRS):
+        return True
+    if not hasattr(ti, "_ti_context_from_server"):
+        return True
+    from_server = ti._ti_context_from_server
+    if from_server is None or not hasattr(from_server, "next_method"):
+        return True
+    return bool(from_server.next_method)
+
 
 class ModelRedAssessmentLink(BaseOperatorLink):
-    """Reads the URL the task pushed to XCom under ``assessment_url`` (empty before it did)."""
+    """Reads the URL the task pushed to XCom under ``assessment_url``; empty, quietly, when there is
+    no assessment (the task failed before launching or before finding it)."""
 
     name = "ModelRed Assessment"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        if not _may_have_pushed(operator, ti_key):
+            return ""
         # Airflow hands a TaskInstanceKey here; BaseXCom types it as its structural TIKeyProtocol.
         url = BaseXCom.get_value(ti_key=ti_key, key=XCOM_ASSESSMENT_URL)  # type: ignore[arg-type]
         return str(url) if url else ""

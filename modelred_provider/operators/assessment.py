@@ -58,7 +58,11 @@ STATE_KEY = "modelred_assessment"
 
 _PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severities")
 
-__all__ = ["STATE_KEY", "ModelRedAssessmentOperator", "as_list"]
+#: The default ``map_index_template``: a mapped task instance is labelled by its model in the UI
+#: (``gpt-4o-prod`` instead of ``0``). A parameter default, so ``.partial()`` picks it up too.
+DEFAULT_MAP_INDEX_TEMPLATE = "{{ task.model }}"
+
+__all__ = ["DEFAULT_MAP_INDEX_TEMPLATE", "STATE_KEY", "ModelRedAssessmentOperator", "as_list"]
 
 
 class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
@@ -86,6 +90,11 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     :param retry_budget: transient polling failures tolerated in a row (with backoff).
     :param asset: an Asset to emit an event for when the model passes, with extra
         ``{assessment_id, score, risk_level, passed, model}`` (needs ``wait_for_completion``).
+    :param map_index_template: Airflow's label of a mapped task instance; by default the model
+        (``DEFAULT_MAP_INDEX_TEMPLATE``), so ``.partial(...).expand(model=[...])`` shows each model.
+
+    The gate parameters and ``asset`` need ``wait_for_completion=True``: without waiting there is no
+    result to judge, so passing them is refused at DAG parse instead of being silently ignored.
 
     Returns the JSON summary (see :func:`modelred_provider.summary.build_summary`), identical in every
     mode; it is also pushed to XCom as ``assessment_summary`` before any failure is raised.
@@ -132,8 +141,26 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         fail_on_severities: list[str] | str | None = None,
         retry_budget: int = DEFAULT_RETRY_BUDGET,
         asset: Asset | None = None,
+        map_index_template: str | None = DEFAULT_MAP_INDEX_TEMPLATE,
         **kwargs: Any,
     ) -> None:
+        if not wait_for_completion:
+            ignored = [
+                name
+                for name, value in (
+                    ("min_score", min_score),
+                    ("max_risk_level", max_risk_level),
+                    ("fail_on_severities", fail_on_severities),
+                )
+                if value is not None and value != [] and value != ()
+            ]
+            if ignored:
+                # Without waiting the task ends at the launch: a gate would never be applied.
+                raise ValueError(
+                    f"{', '.join(ignored)} need{'s' if len(ignored) == 1 else ''} wait_for_completion=True: "
+                    "without waiting there is no result to gate on. Wait here, or gate in a "
+                    "ModelRedAssessmentSensor downstream."
+                )
         if asset is not None and not wait_for_completion:
             # Airflow records an outlet's event whenever the task succeeds: without waiting, that
             # would announce a pass for a model whose assessment has not even run.
@@ -142,7 +169,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             )
         if asset is not None:
             kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
-        super().__init__(**kwargs)
+        super().__init__(map_index_template=map_index_template, **kwargs)
         self.model = model
         self.modelred_conn_id = modelred_conn_id
         self.test_types = test_types
@@ -201,7 +228,13 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         return ApiGeneration.V2 if self.probe_pack_ids is not None else ApiGeneration.RESOURCES
 
     def _model_label(self, assessment: Assessment) -> str | None:
-        return self.model
+        # The slug the task was given; given the model's id instead, the same slug the sensor shows.
+        if self.model != assessment.model_id:
+            return self.model
+        return self._resolve_slug(self.model)
+
+    def _alert_model(self, assessment: Assessment | None) -> str | None:
+        return self._model_label(assessment) if assessment is not None else self.model
 
     # --- run ----------------------------------------------------------------------------------
 

@@ -49,6 +49,10 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         per wait in deferrable mode; each reschedule starts afresh).
     :param asset: an Asset to emit an event for when the model passes.
 
+    ``mode="reschedule"`` with ``deferrable=True`` is refused at DAG parse (both free the worker slot;
+    pick one). The model is named by its slug (``modelId``) in the summary, the log, the asset event
+    and alerts, as the operator names it (the assessment carries the model's id; it is resolved once).
+
     ``poke_interval``, ``timeout``, ``soft_fail`` and ``mode`` are the usual sensor parameters, except
     that ``timeout`` defaults to 6 hours (``validation.DEFAULT_ASSESSMENT_TIMEOUT``, the operator's
     default: several times a full red-team run) instead of Airflow's 7 days, and that both must be
@@ -87,6 +91,12 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         check_positive(timeout, "timeout")
         check_positive(poke_interval, "poke_interval")
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        if deferrable and self.mode == "reschedule":
+            # Two ways of freeing the worker slot: deferring would win, silently. Say so at parse.
+            raise ValueError(
+                "mode='reschedule' and deferrable=True both free the worker slot while waiting; choose one "
+                "(deferrable=True waits on the triggerer, mode='reschedule' re-runs the task between pokes)."
+            )
         check_identifier(assessment_id, "assessment_id")
         try:
             self.api_generation = ApiGeneration(api_generation).value
@@ -139,6 +149,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
                 raise  # transient, and the hook already retried it within this call
             return self._finish(context, step.event)
         self._push_ids(context, assessment)
+        self._watched_id = assessment.id  # the extra link may read the URL (links.py)
         return self._wait(
             context,
             assessment,
@@ -172,6 +183,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
             return PokeReturnValue(True, self._finish(context, step.event))
         if not pushed:
             self._push_ids(context, assessment)
+            self._watched_id = assessment.id  # the extra link may read the URL (links.py)
         step = self._policy.on_assessment(assessment)
         if step.warning:  # a status the contract does not list: once per wait and raw value
             self.log.warning("%s", step.warning)
@@ -189,9 +201,16 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
 
         try:
             if parse_reason(event) is TerminationReason.TIMEOUT:
+                # An actionable alert: which model, the limit that passed, where to look.
+                assessment_id = str(event.get("assessment_id") or self.assessment_id)
+                assessment = self._fetch(assessment_id, self._api_generation())
+                model = self._alert_model(assessment)
                 raise ModelRedAssessmentSensorTimeout(
-                    f"Sensor has timed out: {event.get('message') or ''}".strip(),
-                    assessment_id=str(event.get("assessment_id") or self.assessment_id),
+                    f"Sensor has timed out: ModelRed assessment{f' of model {model}' if model else ''} "
+                    f"did not end within {self._timeout_limit()}: {event.get('message') or ''} "
+                    f"Assessment {assessment_id}: "
+                    f"{self._url(assessment) if assessment else self._url_or_id(assessment_id)}",
+                    assessment_id=assessment_id,
                 )
             return super()._finish(context, event)
         except ModelRedAssessmentError as error:
