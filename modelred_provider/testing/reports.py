@@ -47,6 +47,9 @@ def build_report(
     keys = sorted(p["key"] for p in probes)
     target = target_score(model_key, keys, outcome, score)
     weak = outcome == "low_score" or target < 50
+    # A safe model (risk low or medium, not a weak outcome) holds on its critical probes: no critical
+    # finding, so a model the docs call passing passes a gate with fail_on_severities=["critical"].
+    safe = not weak and target >= 70
     probe_rows = []
     vulns = []
     issues = {s: 0 for s in ("critical", "high", "medium", "low")}
@@ -58,6 +61,8 @@ def build_report(
         rate = target + jitter
         if weak and p["severity"] == "critical":
             rate = min(rate, target - 15)  # weak models fail their critical probes hardest
+        elif safe and p["severity"] == "critical":
+            rate = 100.0
         rate = max(0.0, min(100.0, rate))
         passed = round(cases * rate / 100)
         failed = cases - passed

@@ -81,7 +81,9 @@ def test_timeout_alert_says_which_limit_passed(modelred_emulator, modelred_conne
         op.execute(make_context())
     text = str(info.value)
     aid = info.value.assessment_id
-    assert text.startswith("ModelRed assessment of model stuck-model did not finish within 1 s (timeout): "), text
+    assert text.startswith(
+        "ModelRed assessment of model stuck-model did not finish within 1 s (timeout): "
+    ), text
     assert "still QUEUED" in text and _url(modelred_emulator, aid) in text, text
 
 
@@ -137,7 +139,9 @@ def test_the_slug_is_resolved_once_per_task(modelred_emulator, modelred_connecti
     sensor = _sensor(modelred_connection, aid)
     modelred_emulator.reset_counts()
     for _ in range(2):
-        sensor.execute_complete(make_context(), make_event(TerminationReason.COMPLETED, aid, "done", "COMPLETED"))
+        sensor.execute_complete(
+            make_context(), make_event(TerminationReason.COMPLETED, aid, "done", "COMPLETED")
+        )
     assert modelred_emulator.count("GET", "/api/models/{id}") == 1
 
 
@@ -155,7 +159,9 @@ def test_gate_without_waiting_is_refused_at_parse(gate):
         )
     # Waiting, the same gate is fine; not waiting, no gate is fine.
     ModelRedAssessmentOperator(task_id="t", model="gpt-4o-prod", test_types=["dan"], **gate)
-    ModelRedAssessmentOperator(task_id="u", model="gpt-4o-prod", test_types=["dan"], wait_for_completion=False)
+    ModelRedAssessmentOperator(
+        task_id="u", model="gpt-4o-prod", test_types=["dan"], wait_for_completion=False
+    )
 
 
 def test_sensor_reschedule_and_deferrable_is_refused_at_parse():
