@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from modelred_provider.api.models import ApiGeneration, Assessment
     from modelred_provider.gate import GateVerdict
     from modelred_provider.hooks.modelred import ModelRedHook
-    from modelred_provider.polling import PollPolicy
 
 #: XCom key of the summary, pushed whatever the outcome (also the return value on success).
 XCOM_SUMMARY = "assessment_summary"
@@ -31,10 +30,11 @@ class AssessmentCompletionMixin:
     """Completion logic shared by :class:`ModelRedAssessmentOperator` and :class:`ModelRedAssessmentSensor`.
 
     Expects on ``self``: ``modelred_conn_id``, ``min_score``, ``max_risk_level``, ``fail_on_severities``,
-    ``asset``, ``retry_budget``, ``log``; and ``owns_assessment`` (whether a timeout or a kill cancels it).
+    ``asset``, ``retry_budget``, ``log``; and ``cancel_on_kill`` (this task owns the assessment: a
+    timeout or a kill cancels it; the trigger's parameter of the same name).
     """
 
-    owns_assessment: bool = True
+    cancel_on_kill: bool = True
     modelred_conn_id: str
     min_score: Any
     max_risk_level: Any
@@ -47,6 +47,11 @@ class AssessmentCompletionMixin:
         log: Logger
 
         def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any: ...
+
+    @property
+    def owns_assessment(self) -> bool:
+        """Deprecated alias of :attr:`cancel_on_kill`."""
+        return self.cancel_on_kill
 
     @cached_property
     def hook(self) -> ModelRedHook:
@@ -79,15 +84,15 @@ class AssessmentCompletionMixin:
         poll_interval: float,
         deadline: float | None,
     ) -> Any:
-        """Finish now if terminal; else defer to the trigger or poll here. Returns the summary."""
+        """Finish now if terminal; else defer to the trigger or wait here (the hook's one sync wait
+        loop, on the same policy as the trigger). Returns the summary."""
         from modelred_provider.polling import PollPolicy
 
         policy = PollPolicy(
             assessment.id, poll_interval=poll_interval, deadline=deadline, retry_budget=self.retry_budget
         )
-        step = policy.on_assessment(assessment)
-        if step.warning and not deferrable:  # deferred, the trigger's own policy says it in its log
-            self.log.warning("%s", step.warning)
+        # Deferred, the trigger's own policy logs the progress and warnings.
+        step = policy.on_assessment(assessment) if deferrable else policy.observe(assessment, self.log)
         if step.event is not None:
             return self._finish(context, step.event)
         if deferrable:
@@ -102,42 +107,12 @@ class AssessmentCompletionMixin:
                     poll_interval=poll_interval,
                     deadline=deadline,
                     retry_budget=self.retry_budget,
-                    cancel_on_kill=self.owns_assessment,
+                    cancel_on_kill=self.cancel_on_kill,
                 ),
                 method_name="execute_complete",
             )
-        return self._finish(context, self._poll_in_process(policy, assessment, step.delay))
-
-    def _poll_in_process(self, policy: PollPolicy, assessment: Assessment, delay: float) -> dict[str, Any]:
-        """The sync twin of the trigger's loop: same policy, blocking sleep, progress in the log."""
-        last_progress = assessment.progress
-        policy.max_wait = self.hook.settings.poll_max_wait
-        self.log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, last_progress)
-        while True:
-            time.sleep(delay)
-            try:
-                current = self.hook.get_assessment(
-                    assessment.id, api_generation=assessment.api_generation, deadline=policy.deadline
-                )
-            except Exception as error:
-                step = policy.on_error(error)
-                self.log.warning(
-                    "Polling assessment %s failed (%d in a row): %s", assessment.id, policy.failures, error
-                )
-                if step.warning:
-                    self.log.warning("%s", step.warning)
-            else:
-                step = policy.on_assessment(current)
-                if step.warning:  # a status the contract does not list: once per wait and raw value
-                    self.log.warning("%s", step.warning)
-                if current.progress != last_progress:
-                    last_progress = current.progress
-                    self.log.info(
-                        "Assessment %s: %s, %d%%", current.id, current.status.value, current.progress
-                    )
-            if step.event is not None:
-                return step.event
-            delay = step.delay
+        event = self.hook.wait_until_done(policy, assessment.api_generation, delay=step.delay)
+        return self._finish(context, event)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: the same completion code as the in-process wait."""
@@ -311,7 +286,7 @@ class AssessmentCompletionMixin:
 
     def _on_timeout(self, assessment_id: str, message: str) -> None:
         """The operator cancels the assessment it launched; the sensor leaves it alone."""
-        if self.owns_assessment:
+        if self.cancel_on_kill:
             self._cancel(assessment_id, "it timed out")
 
     def _cancel(self, assessment_id: str, why: str) -> None:

@@ -31,6 +31,25 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "ModelRed", "python-modules": ["modelred_provider.triggers.assessment"]}
         ],
         "extra-links": ["modelred_provider.links.ModelRedAssessmentLink"],
+        "config": {
+            "modelred": {
+                "description": "Settings of the ModelRed provider on the triggerer.",
+                "options": {
+                    "shared_stream": {
+                        "description": (
+                            "Group the deferred ModelRed waits of one connection, API generation and poll "
+                            "interval on a triggerer: one assessment list per interval for the group instead "
+                            "of one GET per wait (Airflow 3.3 shared streams). False: every wait polls with "
+                            "its own GETs. Read when a trigger is handed to the triggerer."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "hook-class-name": "modelred_provider.hooks.modelred.ModelRedHook",

@@ -1,7 +1,11 @@
-"""The polling policy, shared by the trigger (async) and the operator's in-process wait (sync).
+"""The polling policy: the one rule for every wait on an assessment, sync and async.
 
-Only the transport and the sleep differ between the two: both feed each poll's outcome to a
-:class:`PollPolicy`, which decides to stop with an event or to sleep for a given delay.
+Two loops drive it, and only their transport and their sleep differ: the sync one is
+``ModelRedHook.wait_until_done`` (behind ``wait_for_assessment``, the operator's in-process wait and
+the sensor's deferrable start), the async one is the trigger's. Each feeds every poll's outcome to
+:meth:`PollPolicy.observe` (an assessment was read) or :meth:`PollPolicy.failed` (the read failed),
+which log it and decide: stop with an event, or sleep for a given delay. The sensor's ``poke``
+(Airflow's loop sleeps between pokes) feeds the same two.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +42,19 @@ class PollPolicy:
     Transient errors (``error.retryable``: network, 5xx, 429) are retried with exponential backoff
     (honouring ``Retry-After``) while at most ``retry_budget`` happen in a row; one more ends the wait
     with a ``error`` event. A permanent error ends it at once.
+
+    ``on_progress(assessment)`` is called by :meth:`observe` on the first read and whenever status or
+    progress changes (the log line: when progress does); its exceptions are logged and ignored.
     """
 
     def __init__(
-        self, assessment_id: str, *, poll_interval: float, deadline: float | None, retry_budget: int
+        self,
+        assessment_id: str,
+        *,
+        poll_interval: float,
+        deadline: float | None,
+        retry_budget: int,
+        on_progress: Callable[[Assessment], None] | None = None,
     ) -> None:
         # The callers check their parameters; this is the last line: NaN would make every comparison
         # false (no sleep, no deadline).
@@ -58,8 +72,38 @@ class PollPolicy:
         self.last_status: str | None = None
         #: The cap on one pause (seconds): the callers set it from the connection's ``poll_max_wait``.
         self.max_wait = DEFAULT_POLL_MAX_WAIT
+        self.on_progress = on_progress
+        #: The last assessment read and the last error of a read (what a wait returns or raises).
+        self.last: Assessment | None = None
+        self.last_error: BaseException | None = None
+        self._seen: tuple[Any, ...] | None = None
         self._status_text: str | None = None
         self._warned: set[str | None] = set()
+
+    # --- the per-step helpers both loops (and the sensor's poke) call ---------------------------
+
+    def observe(self, assessment: Assessment, log: Any) -> Step:
+        """An assessment was read: log its progress when it changed, decide, log the step's warning."""
+        seen, self._seen = self._seen, (assessment.status, assessment.progress)
+        if seen is None or seen[1] != assessment.progress:  # the log: when progress moves
+            log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, assessment.progress)
+        if self._seen != seen and self.on_progress is not None:  # the callback: status or progress moved
+            try:
+                self.on_progress(assessment)
+            except Exception:
+                log.exception("ModelRed: the on_progress callback failed; ignoring it")
+        step = self.on_assessment(assessment)
+        if step.warning:  # a status the contract does not list: once per wait and raw value
+            log.warning("%s", step.warning)
+        return step
+
+    def failed(self, error: BaseException, log: Any) -> Step:
+        """A read failed: count it, log it, decide (and log a capped Retry-After)."""
+        step = self.on_error(error)
+        log.warning("ModelRed: polling %s failed (%d in a row): %s", self.assessment_id, self.failures, error)
+        if step.warning:
+            log.warning("%s", step.warning)
+        return step
 
     def _remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.time()
@@ -80,6 +124,7 @@ class PollPolicy:
 
     def on_assessment(self, assessment: Assessment) -> Step:
         self.failures = 0
+        self.last = assessment
         self.last_status = self._status_text = assessment.status.value
         warning = None
         if not assessment.status_recognised:
@@ -108,6 +153,7 @@ class PollPolicy:
         return self._sleep_or_timeout(self.poll_interval)
 
     def on_error(self, error: BaseException) -> Step:
+        self.last_error = error
         retryable = isinstance(error, ModelRedError) and error.retryable
         if retryable:
             self.failures += 1

@@ -19,7 +19,9 @@ RES, V2 = ApiGeneration.RESOURCES, ApiGeneration.V2
 #: Page sizes: the SDK caps model pages at 100 and always asks 200 probes.
 MODEL_PAGE_SIZE = 100
 PROBE_PAGE_SIZE = 200
-V2_PAGE_SIZE = 50
+#: The largest v2 page asked (the SDK never asks more than 100); the default of the v2 lists. The
+#: hook's own lists ask ``ModelRedHook.page_size`` (50); the triggers' shared list asks this.
+V2_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)

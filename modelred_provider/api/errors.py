@@ -54,6 +54,18 @@ class ModelRedConfigurationError(ModelRedError):
     """The connection or a parameter is unusable (bad key shape, plain http to a remote host, ...)."""
 
 
+class ModelRedWaitTimeoutError(ModelRedError):
+    """A wait for an assessment ran out of time (its deadline passed before the assessment ended).
+
+    Not a transport error and not retryable: no request timed out, the assessment is simply not done.
+    """
+
+    def __init__(self, message: str, *, assessment_id: str, last_status: str | None = None) -> None:
+        super().__init__(message, operation="wait for assessment")
+        self.assessment_id = assessment_id
+        self.last_status = last_status
+
+
 class ModelRedTransportError(ModelRedError):
     """No HTTP answer: connection refused or reset, DNS, TLS, timeout."""
 

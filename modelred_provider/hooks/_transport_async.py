@@ -48,16 +48,23 @@ from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import (
     ModelRedConnectError,
     ModelRedError,
-    ModelRedTimeoutError,
     ModelRedTLSError,
-    ModelRedTransportError,
 )
 from modelred_provider.api.parsing import read_payload
-from modelred_provider.api.redact import scrub
 from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
-from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings, not_followed, redirect_target
+from modelred_provider.hooks._wire import (
+    CONNECT,
+    CONNECT_TIMEOUT,
+    OTHER,
+    READ_TIMEOUT,
+    REDIRECT_STATUSES,
+    TLS,
+    WALL_CLOCK,
+    Hops,
+    transport_error,
+)
+from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings
 
-MAX_REDIRECTS = 3
 #: Connections one shared session keeps open at most (bounded: a thousand triggers share them).
 POOL_LIMIT = 100
 
@@ -151,27 +158,17 @@ def open_sessions() -> int:
 
 
 def translate_error(error: BaseException, settings: ConnectionSettings, operation: str) -> ModelRedError:
-    where = settings.origin
+    """aiohttp's failures -> our typed transport error (the words: ``_wire.transport_error``)."""
     if isinstance(error, aiohttp.ClientSSLError):
-        return ModelRedTLSError(
-            f"TLS failure talking to {where}: {scrub(str(error))[:200]}. If the server uses a private CA, "
-            "set the connection extra ca_bundle to its PEM file",
-            operation=operation,
-        )
+        return transport_error(TLS, settings, operation, str(error))
     if isinstance(error, aiohttp.ConnectionTimeoutError):
-        return ModelRedConnectError(f"timed out connecting to {where}", operation=operation)
+        return transport_error(CONNECT_TIMEOUT, settings, operation)
     if isinstance(error, aiohttp.ClientConnectorError):
         reason = error.os_error.strerror if error.os_error and error.os_error.strerror else str(error)
-        return ModelRedConnectError(f"cannot connect to {where}: {scrub(reason)[:200]}", operation=operation)
+        return transport_error(CONNECT, settings, operation, reason)
     if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return ModelRedTimeoutError(
-            f"no answer from {where} within {settings.timeout:g} s (the request was sent)",
-            operation=operation,
-        )
-    return ModelRedTransportError(
-        f"connection to {where} failed: {type(error).__name__} {scrub(str(error))[:200]}",
-        operation=operation,
-    )
+        return transport_error(READ_TIMEOUT, settings, operation)
+    return transport_error(OTHER, settings, operation, f"{type(error).__name__} {error}")
 
 
 class AsyncTransport:
@@ -201,27 +198,22 @@ class AsyncTransport:
         wall-clock limit.
         """
         settings = self.settings
-        url = settings.origin + spec.path
-        params: dict[str, str] | None = spec.params
-        for _ in range(MAX_REDIRECTS + 1):
+        hops = Hops(spec, settings.origin)
+        while True:
             session = self.session
             slots = _slots(settings, session)
             if slots is not None:
                 await self._take_slot(slots, spec.operation, deadline)
             try:
-                status, headers, body = await self._exchange(session, spec, url, params, deadline)
+                status, headers, body = await self._exchange(session, spec, hops.url, hops.params, deadline)
             finally:
                 if slots is not None:
                     slots.release()
-            if status in (301, 302, 303, 307, 308):
-                url = redirect_target(url, headers.get("Location"), spec.operation)
-                if not spec.idempotent:
-                    raise not_followed(spec, url)
-                params = None
+            if status in REDIRECT_STATUSES:
+                hops.follow(headers.get("Location"))
                 continue
             decoded = await _decode(body, spec.skip_fields)
             return read_payload(spec.operation, status, body, headers, decoded)
-        raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
 
     async def _take_slot(self, slots: asyncio.Semaphore, operation: str, deadline: float | None) -> None:
         wait = POOL_WAIT_SECONDS if deadline is None else min(POOL_WAIT_SECONDS, deadline - time.time())
@@ -259,7 +251,7 @@ class AsyncTransport:
                     proxy_headers=self._proxy_headers,
                 ) as response:
                     status, headers = response.status, dict(response.headers)
-                    if status in (301, 302, 303, 307, 308):
+                    if status in REDIRECT_STATUSES:
                         return status, headers, b""
                     announced_too_large(headers, settings.max_response_bytes, spec.operation)
                     decoder = BodyDecoder(
@@ -271,11 +263,7 @@ class AsyncTransport:
         except ModelRedError:
             raise
         except TimeoutError:
-            raise ModelRedTimeoutError(
-                f"no answer from {settings.origin} within {limit:g} s (the request was sent; "
-                "the wall-clock limit of one request)",
-                operation=spec.operation,
-            ) from None
+            raise transport_error(WALL_CLOCK, settings, spec.operation, seconds=limit) from None
         except Exception as err:  # aiohttp's errors, and anything a hostile answer provokes in it
             raise translate_error(err, settings, spec.operation) from None
 

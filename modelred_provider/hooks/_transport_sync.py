@@ -41,19 +41,20 @@ from modelred_provider.api.body import (
     run_steps,
 )
 from modelred_provider.api.endpoints import RequestSpec
-from modelred_provider.api.errors import (
-    ModelRedConnectError,
-    ModelRedError,
-    ModelRedTimeoutError,
-    ModelRedTLSError,
-    ModelRedTransportError,
-)
+from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.parsing import read_payload
-from modelred_provider.api.redact import scrub
 from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
-from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings, not_followed, redirect_target
-
-MAX_REDIRECTS = 3
+from modelred_provider.hooks._wire import (
+    CONNECT,
+    CONNECT_TIMEOUT,
+    OTHER,
+    READ_TIMEOUT,
+    TLS,
+    WALL_CLOCK,
+    Hops,
+    transport_error,
+)
+from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings
 
 # --------------------------------------------------------------------------- the wall-clock watchdog
 
@@ -174,7 +175,7 @@ def _chain(error: BaseException) -> list[BaseException]:
 def _reason(error: BaseException) -> str:
     root = _chain(error)[-1]
     text = getattr(root, "strerror", None) or str(root)
-    return scrub(text or type(root).__name__)[:200]
+    return text or type(root).__name__
 
 
 def _is_connect_failure(error: BaseException) -> bool:
@@ -188,32 +189,18 @@ def _is_connect_failure(error: BaseException) -> bool:
 def translate_error(
     error: BaseException, settings: ConnectionSettings, operation: str, watch: _Watch | None = None
 ) -> ModelRedError:
-    """Any failure of a request -> our typed transport error (never with the key)."""
-    where = settings.origin
+    """Any failure of a request -> our typed transport error (the words: ``_wire.transport_error``)."""
     if watch is not None and watch.fired:
-        return ModelRedTimeoutError(
-            f"no answer from {where} within {watch.seconds:g} s (the request was sent; "
-            "the wall-clock limit of one request)",
-            operation=operation,
-        )
+        return transport_error(WALL_CLOCK, settings, operation, seconds=watch.seconds)
     if isinstance(error, requests.exceptions.SSLError):
-        return ModelRedTLSError(
-            f"TLS failure talking to {where}: {_reason(error)}. If the server uses a private CA, "
-            "set the connection extra ca_bundle to its PEM file",
-            operation=operation,
-        )
+        return transport_error(TLS, settings, operation, _reason(error))
     if isinstance(error, requests.exceptions.ConnectTimeout):
-        return ModelRedConnectError(f"timed out connecting to {where}", operation=operation)
+        return transport_error(CONNECT_TIMEOUT, settings, operation)
     if isinstance(error, requests.exceptions.ConnectionError) and _is_connect_failure(error):
-        return ModelRedConnectError(f"cannot connect to {where}: {_reason(error)}", operation=operation)
+        return transport_error(CONNECT, settings, operation, _reason(error))
     if isinstance(error, requests.exceptions.Timeout | urllib3.exceptions.ReadTimeoutError):
-        return ModelRedTimeoutError(
-            f"no answer from {where} within {settings.timeout:g} s (the request was sent)",
-            operation=operation,
-        )
-    return ModelRedTransportError(
-        f"connection to {where} failed: {type(error).__name__}: {_reason(error)}", operation=operation
-    )
+        return transport_error(READ_TIMEOUT, settings, operation)
+    return transport_error(OTHER, settings, operation, f"{type(error).__name__}: {_reason(error)}")
 
 
 #: Everything reading a streamed answer can raise besides our own errors.
@@ -257,13 +244,12 @@ class SyncTransport:
         ``deadline`` (epoch seconds): the request's wall-clock limit is clipped to the time left.
         """
         settings = self.settings
-        url = settings.origin + spec.path
-        params: dict[str, str] | None = spec.params
-        for _ in range(MAX_REDIRECTS + 1):
+        hops = Hops(spec, settings.origin)
+        while True:
             limit = time_left(settings.timeout, deadline, spec.operation)
             with _Watch(limit) as watch:
                 try:
-                    response = self._send(spec, url, params, limit)
+                    response = self._send(spec, hops.url, hops.params, limit)
                 except Exception as err:
                     raise translate_error(err, settings, spec.operation, watch) from None
                 try:
@@ -279,14 +265,10 @@ class SyncTransport:
                 finally:
                     response.close()
             if response.is_redirect:
-                url = redirect_target(url, location, spec.operation)
-                if not spec.idempotent:
-                    raise not_followed(spec, url)
-                params = None  # the Location carries its own query
+                hops.follow(location)
                 continue
             decoded = run_steps(decode_steps(body, spec.skip_fields))
             return read_payload(spec.operation, response.status_code, body, response.headers, decoded)
-        raise ModelRedTransportError(f"more than {MAX_REDIRECTS} redirects", operation=spec.operation)
 
     def _send(
         self, spec: RequestSpec, url: str, params: dict[str, str] | None, limit: float

@@ -11,11 +11,12 @@ Every failure is a :class:`~modelred_provider.api.errors.ModelRedError`; none ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -33,9 +34,9 @@ from modelred_provider.api.errors import (
     ModelRedNotFoundError,
     ModelRedPlanLimitError,
     ModelRedResponseError,
-    ModelRedTimeoutError,
     ModelRedTLSError,
     ModelRedTransportError,
+    ModelRedWaitTimeoutError,
 )
 from modelred_provider.api.models import (
     ApiGeneration,
@@ -46,11 +47,13 @@ from modelred_provider.api.models import (
     ProbePack,
 )
 from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
+from modelred_provider.constants import DEFAULT_RETRY_BUDGET
 from modelred_provider.hooks.connection import ConnectionSettings, amask_key, settings_from_connection
 
 if TYPE_CHECKING:
     from modelred_provider.hooks._transport_async import AsyncTransport
     from modelred_provider.hooks._transport_sync import SyncTransport
+    from modelred_provider.polling import PollPolicy
 
 RES = ApiGeneration.RESOURCES
 _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
@@ -59,6 +62,20 @@ _REPORT_FIELDS = ("report", "detailedReport", "detailed_report")
 _Item = TypeVar("_Item", Model, ProbePack, Assessment)
 #: Guard against a server whose pagination never ends.
 MAX_PAGES = 1000
+#: Listed items parsed between two hand-backs to the event loop (``alist_assessments``).
+PARSE_SLICE = 200
+
+
+def _assessment_spec(
+    assessment_id: str, api_generation: ApiGeneration, *, report: bool = True
+) -> endpoints.RequestSpec:
+    """``GET`` one assessment; ``report=False`` leaves its report unread (a waiting poll needs none)."""
+    spec = endpoints.get_assessment(assessment_id, api_generation)
+    return spec if report else dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
+
+
+def _never(error: BaseException) -> bool:
+    return False
 
 
 class ModelRedHook(BaseHook):
@@ -462,10 +479,9 @@ class ModelRedHook(BaseHook):
 
         ``deadline`` (epoch seconds): no request or retry of this call runs past it.
         """
-        spec = endpoints.get_assessment(assessment_id, api_generation)
-        payload = self._transport.call(spec, deadline=deadline)
-        obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
-        return self._with_url(parsing.parse_assessment(obj, spec.api_generation, spec.operation))
+        spec = _assessment_spec(assessment_id, api_generation)
+        build, _ = self._assessment_from(self._transport.call(spec, deadline=deadline), spec, self.settings)
+        return build()
 
     def list_assessments(
         self,
@@ -499,44 +515,35 @@ class ModelRedHook(BaseHook):
         becomes the same error. Its message says to cancel in the ModelRed UI. Cleanup paths should
         catch :class:`ModelRedError`.
         """
-        self._cancel_checked(assessment_id, api_generation, self.settings)
-        spec = endpoints.cancel_assessment(assessment_id)
-        try:
+        with self._cancelling(assessment_id, api_generation, self.settings) as spec:
             self._transport.call(spec)
-        except ModelRedForbiddenError as err:
-            raise self._cancel_refused(assessment_id, self.settings, err) from None
 
     async def acancel_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> None:
         """Async :meth:`cancel_assessment` (for a trigger's ``on_kill``)."""
-        settings = await self.asettings()
-        self._cancel_checked(assessment_id, api_generation, settings)
-        spec = endpoints.cancel_assessment(assessment_id)
-        try:
+        with self._cancelling(assessment_id, api_generation, await self.asettings()) as spec:
             await (await self._atransport()).call(spec)
-        except ModelRedForbiddenError as err:
-            raise self._cancel_refused(assessment_id, settings, err) from None
 
-    def _cancel_checked(
+    @contextlib.contextmanager
+    def _cancelling(
         self, assessment_id: str, api_generation: ApiGeneration, settings: ConnectionSettings
-    ) -> None:
+    ) -> Iterator[endpoints.RequestSpec]:
+        """The cancel request of both sides: the resources API refuses before any request; a 403 of
+        the ``PATCH`` becomes :class:`ModelRedNotAllowedForApiKeyError`. Both say to use the UI."""
         endpoints.get_assessment(assessment_id)  # validates the id
+        advice = f"cancel assessment {assessment_id} in the ModelRed UI: {self._url(settings, assessment_id)}"
         if ApiGeneration(api_generation) is RES:
             raise ModelRedNotAllowedForApiKeyError(
-                f"the resources API has no cancel endpoint; cancel assessment {assessment_id} in the "
-                f"ModelRed UI: {self._url(settings, assessment_id)}",
-                operation="cancel assessment",
+                f"the resources API has no cancel endpoint; {advice}", operation="cancel assessment"
             )
-
-    def _cancel_refused(
-        self, assessment_id: str, settings: ConnectionSettings, err: ModelRedForbiddenError
-    ) -> ModelRedNotAllowedForApiKeyError:
-        return ModelRedNotAllowedForApiKeyError(
-            f"{err.message}. API keys cannot cancel assessments; cancel assessment {assessment_id} in the "
-            f"ModelRed UI: {self._url(settings, assessment_id)}",
-            operation="cancel assessment",
-            status=err.status,
-            code=err.code,
-        )
+        try:
+            yield endpoints.cancel_assessment(assessment_id)
+        except ModelRedForbiddenError as err:
+            raise ModelRedNotAllowedForApiKeyError(
+                f"{err.message}. API keys cannot cancel assessments; {advice}",
+                operation="cancel assessment",
+                status=err.status,
+                code=err.code,
+            ) from None
 
     async def aget_assessment(
         self,
@@ -551,78 +558,174 @@ class ModelRedHook(BaseHook):
         ``report=False``: a large answer's report is not read (a waiting trigger needs the status
         only; skipping it keeps the triggerer's loop and memory free of a finished report).
         """
-        spec = endpoints.get_assessment(assessment_id, api_generation)
-        if not report:
-            spec = dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
+        spec = _assessment_spec(assessment_id, api_generation, report=report)
         transport = await self._atransport()
         payload = await transport.call(spec, deadline=deadline)
+        build, heavy = self._assessment_from(payload, spec, transport.settings)
+        # A finished assessment's report can hold tens of thousands of probes: building them is
+        # Python code, which a worker thread interleaves with the loop (the GIL switches every
+        # few ms), where doing it here would hold the triggerer's loop for the whole report.
+        return await asyncio.to_thread(build) if heavy else build()
+
+    def _assessment_from(
+        self, payload: Any, spec: endpoints.RequestSpec, settings: ConnectionSettings
+    ) -> tuple[Callable[[], Assessment], bool]:
+        """The one reading of a ``get_assessment`` answer (sync and async): a builder of the
+        assessment (with its dashboard URL), and whether it carries a report (heavy to build)."""
         obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
-        if any(obj.get(name) for name in _REPORT_FIELDS):
-            # A finished assessment's report can hold tens of thousands of probes: building them is
-            # Python code, which a worker thread interleaves with the loop (the GIL switches every
-            # few ms), where doing it here would hold the triggerer's loop for the whole report.
-            assessment = await asyncio.to_thread(
-                parsing.parse_assessment, obj, spec.api_generation, spec.operation
+
+        def build() -> Assessment:
+            parsed = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
+            return self._with_url(parsed, settings)
+
+        return build, any(obj.get(name) for name in _REPORT_FIELDS)
+
+    async def alist_assessments(
+        self,
+        *,
+        limit: int,
+        api_generation: ApiGeneration = RES,
+        report: bool = True,
+        retry: bool = True,
+        until_listed: Collection[str] = (),
+    ) -> list[Assessment]:
+        """Async: the newest assessments, newest first, every status (resources: one request with
+        ``limit``; v2: whole pages of ``endpoints.V2_PAGE_SIZE`` until ``limit`` items, the last page,
+        or every id in ``until_listed`` was listed).
+
+        ``report=False``: the items' reports are not read (what a waiting trigger needs); ``retry=False``:
+        each request is sent once and its failure raised at once (the shared stream's rule: its
+        triggers fall back to their own GETs instead). Items are parsed in slices of
+        :data:`PARSE_SLICE`, handing the event loop back between them.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ModelRedConfigurationError(f"limit must be a positive whole number, got {limit!r}")
+        generation = ApiGeneration(api_generation)
+        transport = await self._atransport()
+        should_retry = None if retry else _never
+        found: dict[str, Assessment] = {}
+        for page in range(1, MAX_PAGES + 1):
+            spec = endpoints.list_assessments(
+                generation, page=page, limit=limit, page_size=endpoints.V2_PAGE_SIZE
             )
-        else:
-            assessment = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
-        return self._with_url(assessment, transport.settings)
+            if not report:
+                spec = dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
+            payload = await transport.call(spec, should_retry=should_retry)
+            items = parsing.unwrap_list(payload, "assessments", spec.operation)
+            before = len(found)
+            for start in range(0, len(items), PARSE_SLICE):
+                if start:
+                    await asyncio.sleep(0)  # a long answer must not hold the loop in one go
+                for item in items[start : start + PARSE_SLICE]:
+                    parsed = parsing.parse_assessment(item, generation, spec.operation)
+                    found.setdefault(parsed.id, self._with_url(parsed, transport.settings))
+            if (
+                generation is RES  # the resources API takes only `limit`
+                or len(found) == before  # an empty page, or one repeating earlier items
+                or len(found) >= limit
+                or page >= parsing.total_pages(payload)
+                or (until_listed and found.keys() >= set(until_listed))
+            ):
+                break
+        return list(found.values())
 
     def wait_for_assessment(
         self,
         assessment_id: str,
         poll_interval: float = 10,
-        timeout: float = 3600,
+        timeout: float | None = 3600,
         api_generation: ApiGeneration = RES,
         on_progress: Callable[[Assessment], None] | None = None,
         *,
-        max_consecutive_errors: int = 10,
+        deadline: float | None = None,
+        retry_budget: int = DEFAULT_RETRY_BUDGET,
+        max_consecutive_errors: int | None = None,
     ) -> Assessment:
         """Poll until the assessment is terminal and return it (COMPLETED, FAILED or CANCELLED: no raise).
 
-        ``on_progress(assessment)`` is called on the first poll and whenever status or progress
-        changes; its exceptions are logged and ignored. Transient errors (``error.retryable``) are
-        logged and polled through, up to ``max_consecutive_errors`` in a row; permanent ones raise.
-        Raises :class:`ModelRedTimeoutError` when ``timeout`` seconds pass first.
+        The wait follows :class:`~modelred_provider.polling.PollPolicy`, as the trigger does: polls
+        ``poll_interval`` apart, transient errors (``error.retryable``) polled through with backoff
+        (honouring ``Retry-After``, capped by the connection's ``poll_max_wait``) while at most
+        ``retry_budget`` happen in a row (one more raises the last of them); a permanent error raises
+        at once. ``on_progress(assessment)`` is called on the first poll and whenever status or
+        progress changes; its exceptions are logged and ignored.
+
+        The wait ends at ``timeout`` seconds from now or at ``deadline`` (epoch seconds), whichever
+        comes first (both None: no limit); then it raises :class:`ModelRedWaitTimeoutError`, which is
+        not a transport error and not retryable. ``max_consecutive_errors`` (deprecated) is
+        ``retry_budget + 1``.
         """
-        if poll_interval <= 0 or timeout <= 0:
-            raise ModelRedConfigurationError(
-                f"poll_interval and timeout must be positive, got {poll_interval!r} and {timeout!r}"
+        from modelred_provider.outcome import TerminationReason, parse_reason
+        from modelred_provider.polling import PollPolicy
+
+        if max_consecutive_errors is not None:
+            import warnings
+
+            warnings.warn(
+                "max_consecutive_errors is deprecated: use retry_budget (= max_consecutive_errors - 1)",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        deadline = time.monotonic() + timeout
-        last: Assessment | None = None
-        seen: tuple[Any, ...] | None = None
-        errors = 0
+            retry_budget = max(0, int(max_consecutive_errors) - 1)
+        for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
+            if value is not None and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
+            ):
+                raise ModelRedConfigurationError(f"{name} must be positive and finite, got {value!r}")
+        ends = [t for t in (deadline, None if timeout is None else time.time() + timeout) if t is not None]
+        try:
+            policy = PollPolicy(
+                assessment_id,
+                poll_interval=poll_interval,
+                deadline=min(ends) if ends else None,
+                retry_budget=retry_budget,
+                on_progress=on_progress,
+            )
+        except ValueError as err:
+            raise ModelRedConfigurationError(str(err)) from None
+        event = self.wait_until_done(policy, api_generation)
+        reason = parse_reason(event)
+        if reason is TerminationReason.TIMEOUT:
+            last = policy.last
+            state = f"{last.status.value}, {last.progress}%" if last else "never read"
+            by_timeout = timeout is not None and (deadline is None or deadline > min(ends))
+            limit = f"within {timeout:g} seconds" if by_timeout else "before its deadline"
+            raise ModelRedWaitTimeoutError(
+                f"assessment {assessment_id} did not finish {limit} (last seen: {state})",
+                assessment_id=assessment_id,
+                last_status=policy.last_status,
+            )
+        if reason is TerminationReason.ERROR or policy.last is None:
+            error = policy.last_error
+            if isinstance(error, BaseException):
+                raise error
+            raise ModelRedError(str(event.get("message")), operation="wait for assessment")
+        return policy.last
+
+    def wait_until_done(
+        self, policy: PollPolicy, api_generation: ApiGeneration = RES, *, delay: float = 0.0
+    ) -> dict[str, Any]:
+        """The one sync wait loop: sleep ``delay``, read, let ``policy`` decide; its final event.
+
+        Used by :meth:`wait_for_assessment` and by the operator's and sensor's in-process waits (the
+        trigger is its async twin, on the same policy). Every read carries ``policy.deadline``; each
+        pause is capped by the connection's ``poll_max_wait``. Returns the policy's event
+        (``outcome.make_event``); never raises for the assessment's or the API's sake.
+        """
+        policy.max_wait = self.settings.poll_max_wait
+        generation = ApiGeneration(api_generation)
         while True:
+            if delay > 0:
+                time.sleep(delay)
             try:
-                last = self.get_assessment(assessment_id, api_generation)
-                errors = 0
-            except ModelRedError as err:
-                errors += 1
-                if not err.retryable or errors >= max_consecutive_errors:
-                    raise
-                self.log.warning("ModelRed: polling %s failed (%s); will poll again", assessment_id, err)
-            if last is not None and (last.status, last.progress) != seen:
-                seen = (last.status, last.progress)
-                self.log.info(
-                    "ModelRed assessment %s: %s, %d%%", assessment_id, last.status.value, last.progress
-                )
-                if on_progress is not None:
-                    try:
-                        on_progress(last)
-                    except Exception:
-                        self.log.exception("ModelRed: the on_progress callback failed; ignoring it")
-            if last is not None and last.status.is_terminal:
-                return last
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                state = f"{last.status.value}, {last.progress}%" if last else "never read"
-                raise ModelRedTimeoutError(
-                    f"assessment {assessment_id} did not finish within {timeout:g} seconds "
-                    f"(last seen: {state})",
-                    operation="wait for assessment",
-                )
-            time.sleep(min(poll_interval, remaining))
+                current = self.get_assessment(policy.assessment_id, generation, deadline=policy.deadline)
+            except Exception as error:
+                step = policy.failed(error, self.log)
+            else:
+                step = policy.observe(current, self.log)
+            if step.event is not None:
+                return step.event
+            delay = step.delay
 
     # ------------------------------------------------------------------ connection test
 

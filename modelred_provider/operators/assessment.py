@@ -120,7 +120,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     }
     operator_extra_links = (ModelRedAssessmentLink(),)
     ui_color = "#fde2e4"
-    owns_assessment = True
+    cancel_on_kill = True
 
     def __init__(
         self,

@@ -64,7 +64,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     template_fields_renderers = {"fail_on_severities": "json"}
     operator_extra_links = (ModelRedAssessmentLink(),)
     ui_color = "#fde2e4"
-    owns_assessment = False
+    cancel_on_kill = False
 
     def __init__(
         self,
@@ -174,20 +174,14 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         try:
             assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
         except Exception as error:
-            step = self._policy.on_error(error)
+            step = self._policy.failed(error, self.log)
             if step.event is None:
-                self.log.warning(
-                    "Polling assessment %s failed, will poke again: %s", self.assessment_id, error
-                )
                 return False
             return PokeReturnValue(True, self._finish(context, step.event))
         if not pushed:
             self._push_ids(context, assessment)
             self._watched_id = assessment.id  # the extra link may read the URL (links.py)
-        step = self._policy.on_assessment(assessment)
-        if step.warning:  # a status the contract does not list: once per wait and raw value
-            self.log.warning("%s", step.warning)
-        self.log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, assessment.progress)
+        step = self._policy.observe(assessment, self.log)
         if step.event is None:
             return False
         return PokeReturnValue(True, self._finish(context, step.event))

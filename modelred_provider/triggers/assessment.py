@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from modelred_provider.api.models import ApiGeneration, Assessment
+from modelred_provider.api.models import ApiGeneration
 from modelred_provider.constants import DEFAULT_RETRY_BUDGET
 from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.polling import PollPolicy, Step
@@ -107,7 +107,8 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
 
     # ------------------------------------------------------------------ shared: one list per group
     def shared_stream_key(self) -> Hashable | None:
-        """Triggers of one connection, API generation and poll interval share one list per interval."""
+        """Triggers of one connection, API generation and poll interval share one list per interval;
+        None (each polls alone, ``run()``) below 1 s or with ``[modelred] shared_stream = False``."""
         return shared.stream_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
 
     @classmethod
@@ -118,7 +119,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This trigger's one event, read from the group's lists (its own GET when it is not listed)."""
-        key = self.shared_stream_key()
+        key = shared.group_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
         if key is not None:
             shared.register(key, self.assessment_id)
         try:
@@ -164,7 +165,6 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         grace = self.poll_interval / 2
         next_due = loop.time()  # the first check is this trigger's own GET, at once (as standalone)
         first = True
-        last_progress: list[int | None] = [None]
         reader: asyncio.Future[Any] | None = None
         try:
             while True:
@@ -191,9 +191,9 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
                         if assessment is None and loop.time() < next_due - grace:
                             continue  # not listed, and no check due yet (or backing off)
                 if assessment is None:
-                    step = await self._read(hook, policy, generation, last_progress)
+                    step = await self._read(hook, policy, generation)
                 else:
-                    step = self._seen(policy, assessment, last_progress)
+                    step = policy.observe(assessment, self.log)
                 if step.event is not None:
                     return step.event
                 next_due = loop.time() + step.delay
@@ -201,33 +201,15 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             if reader is not None:
                 reader.cancel()
 
-    async def _read(
-        self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration, last: list[int | None]
-    ) -> Step:
+    async def _read(self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration) -> Step:
+        """This trigger's own GET (no report read), fed to the policy's per-step helpers."""
         try:
             assessment = await hook.aget_assessment(
                 self.assessment_id, api_generation=generation, deadline=policy.deadline, report=False
             )
         except Exception as error:  # CancelledError is a BaseException: it passes through
-            step = policy.on_error(error)
-            self.log.warning(
-                "Polling assessment %s failed (%d in a row): %s", self.assessment_id, policy.failures, error
-            )
-            if step.warning:
-                self.log.warning("%s", step.warning)
-            return step
-        return self._seen(policy, assessment, last)
-
-    def _seen(self, policy: PollPolicy, assessment: Assessment, last: list[int | None]) -> Step:
-        if assessment.progress != last[0]:
-            last[0] = assessment.progress
-            self.log.info(
-                "Assessment %s: %s, %d%%", self.assessment_id, assessment.status.value, assessment.progress
-            )
-        step = policy.on_assessment(assessment)
-        if step.warning:  # a status the contract does not list: once per wait and raw value
-            self.log.warning("%s", step.warning)
-        return step
+            return policy.failed(error, self.log)
+        return policy.observe(assessment, self.log)
 
     async def cleanup(self) -> None:
         """Release the HTTP client only; never touches the assessment."""

@@ -10,39 +10,42 @@ What the contract lets a list do, and how it is used (``docs/modelred-api.md``, 
 
 * resources API: ``GET /api/assessments?limit=N``, newest first, no status filter. One request with
   ``limit`` sized to the group (waiting triggers + :data:`LIST_MARGIN`, at most :data:`MAX_LIST_LIMIT`).
-* v2: ``GET /api/v2/assessments`` paged (``pageSize`` :data:`V2_PAGE_SIZE`, status ``all``), newest
-  first; pages are read until every waiting assessment was seen, the last page, or enough pages for the
-  group (at most :data:`MAX_V2_PAGES`).
+* v2: ``GET /api/v2/assessments`` paged (``pageSize`` ``endpoints.V2_PAGE_SIZE``, status ``all``),
+  newest first; pages are read until every waiting assessment was seen, the last page, or enough
+  pages for the group (at most :data:`MAX_LIST_LIMIT` items).
 
-The list is GET-only, sent once per interval (a ``Retry-After`` of a failed list delays the next one),
-never retried within the interval (its subscribers fall back to their own GETs instead), and parsed
-with the one assessment parser, in slices that hand the loop back between them. The loop holds one
-transport on the shared session pool of the connection and releases it when the group ends.
+The list goes through the hook's public ``alist_assessments``: GET-only, sent once per interval (a
+``Retry-After`` of a failed list delays the next one), never retried within the interval
+(``retry=False``: its subscribers fall back to their own GETs instead), reports unread
+(``report=False``), parsed with the one assessment parser in slices that hand the loop back between
+them. The loop holds one hook (on the shared session pool of the connection) and closes it when the
+group ends.
+
+``[modelred] shared_stream = False`` (Airflow configuration) turns grouping off: :func:`stream_key`
+then returns None and every trigger polls with its own GETs (``run()``), with the same events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.utils.log.logging_mixin import LoggingMixin
 
-from modelred_provider.api import endpoints, parsing
 from modelred_provider.api.models import ApiGeneration, Assessment
+
+if TYPE_CHECKING:
+    from modelred_provider.hooks.modelred import ModelRedHook
 
 #: Listed beyond the waiting triggers (assessments launched by others push ours down the list).
 LIST_MARGIN = 20
-#: The largest ``limit`` asked of the resources list (a bigger group falls back for the rest).
+#: The largest list asked (resources: ``limit``; v2: pages of ``endpoints.V2_PAGE_SIZE`` up to it); a
+#: bigger group falls back to own GETs for the rest.
 MAX_LIST_LIMIT = 1000
-V2_PAGE_SIZE = 100
-MAX_V2_PAGES = 10
-#: Items parsed between two hand-backs to the event loop.
-PARSE_SLICE = 200
 #: Triggers polling faster than this do not share (their own GETs are as cheap, and a subscriber
 #: blocked in a long own GET must not let the group's broadcast queue fill up).
 MIN_SHARED_INTERVAL = 1.0
@@ -61,8 +64,23 @@ class Snapshot:
         return self.assessments.get(assessment_id)
 
 
+def enabled() -> bool:
+    """``[modelred] shared_stream`` (default True; env ``AIRFLOW__MODELRED__SHARED_STREAM``), read when
+    the triggerer asks a trigger for its key: False turns grouping off, every trigger polls alone."""
+    from airflow.configuration import conf
+
+    return conf.getboolean("modelred", "shared_stream", fallback=True)
+
+
 def stream_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
-    """The group of a trigger: one connection, API generation and poll interval (None: do not share)."""
+    """The group of a trigger (None: do not share): off by ``[modelred] shared_stream = False``."""
+    if not enabled():
+        return None
+    return group_key(modelred_conn_id, api_generation, poll_interval)
+
+
+def group_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
+    """One connection, API generation and poll interval (None below :data:`MIN_SHARED_INTERVAL`)."""
     if poll_interval < MIN_SHARED_INTERVAL:
         return None
     return (
@@ -102,63 +120,32 @@ def unregister(key: Hashable, assessment_id: str) -> None:
         del per_loop[key]
 
 
-async def _parse(
-    items: list[dict[str, Any]], generation: ApiGeneration, operation: str
-) -> dict[str, Assessment]:
-    found: dict[str, Assessment] = {}
-    for start in range(0, len(items), PARSE_SLICE):
-        if start:
-            await asyncio.sleep(0)  # a long answer must not hold the loop in one go
-        for item in items[start : start + PARSE_SLICE]:
-            assessment = parsing.parse_assessment(item, generation, operation)
-            found[assessment.id] = assessment
-    return found
-
-
-async def list_snapshot(transport: Any, generation: ApiGeneration, waiting: set[str]) -> Snapshot:
-    """List the newest assessments once (resources: one request; v2: the pages the group needs)."""
-    wanted = len(waiting) + LIST_MARGIN
-    if generation is ApiGeneration.RESOURCES:
-        spec = endpoints.list_assessments(generation, limit=min(MAX_LIST_LIMIT, wanted))
-        payload = await transport.call(spec, should_retry=_never)
-        items = parsing.unwrap_list(payload, "assessments", spec.operation)
-        return Snapshot(await _parse(items, generation, spec.operation))
-    found: dict[str, Assessment] = {}
-    pages = min(MAX_V2_PAGES, math.ceil(wanted / V2_PAGE_SIZE))
-    for page in range(1, pages + 1):
-        spec = endpoints.list_assessments(generation, page=page, page_size=V2_PAGE_SIZE)
-        payload = await transport.call(spec, should_retry=_never)
-        found.update(
-            await _parse(
-                parsing.unwrap_list(payload, "assessments", spec.operation), generation, spec.operation
-            )
-        )
-        if page >= parsing.total_pages(payload) or waiting <= found.keys():
-            break
-    return Snapshot(found)
-
-
-def _never(error: BaseException) -> bool:
-    return False
+async def list_snapshot(hook: ModelRedHook, generation: ApiGeneration, waiting: set[str]) -> Snapshot:
+    """List the newest assessments once (resources: one request; v2: the pages the group needs), through
+    the hook's public async list: no retry within the interval, no report read, parsed in slices."""
+    listed = await hook.alist_assessments(
+        limit=min(MAX_LIST_LIMIT, len(waiting) + LIST_MARGIN),
+        api_generation=generation,
+        report=False,
+        retry=False,
+        until_listed=waiting,
+    )
+    return Snapshot({assessment.id: assessment for assessment in listed})
 
 
 async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Snapshot]:
     """The group's loop: a snapshot every ``poll_interval``, forever (ends only when cancelled)."""
-    from modelred_provider.hooks._transport_async import AsyncTransport
     from modelred_provider.hooks.modelred import ModelRedHook
 
-    key = stream_key(kwargs["modelred_conn_id"], kwargs["api_generation"], float(kwargs["poll_interval"]))
+    key = group_key(kwargs["modelred_conn_id"], kwargs["api_generation"], float(kwargs["poll_interval"]))
     generation = ApiGeneration(kwargs["api_generation"])
     interval = float(kwargs["poll_interval"])
     hook = ModelRedHook(modelred_conn_id=kwargs["modelred_conn_id"])
-    transport: AsyncTransport | None = None
     try:
         while True:
             delay = interval
             try:
-                if transport is None:
-                    transport = AsyncTransport(await hook.asettings(), _log)
-                snapshot = await list_snapshot(transport, generation, waiting_ids(key))
+                snapshot = await list_snapshot(hook, generation, waiting_ids(key))
             except Exception as error:  # CancelledError passes: the group ended
                 _log.warning("Shared ModelRed assessment list failed; each trigger reads its own: %s", error)
                 snapshot = Snapshot(failed=True)
@@ -168,5 +155,4 @@ async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Snapshot]:
             yield snapshot
             await asyncio.sleep(delay)
     finally:
-        if transport is not None:
-            await transport.aclose()
+        await hook.aclose()

@@ -144,3 +144,39 @@ def test_importing_the_hook_imports_neither_requests_nor_aiohttp() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "requests" not in out and "aiohttp" not in out, out
+
+
+def test_alist_assessments_matches_the_sync_list_and_can_skip_reports_and_retries(
+    hook: ModelRedHook, emu: ModelRedEmulator
+) -> None:
+    done = hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+    emu.complete_assessment(done.id)
+    v2 = hook.create_assessment("claude-safe", probe_pack_ids=[acme_pack()])
+    emu.complete_assessment(v2.id)
+    emu.reset_counts()
+
+    async def read() -> None:
+        async with ModelRedHook() as ahook:
+            listed = await ahook.alist_assessments(limit=5)
+            assert listed == hook.list_assessments(limit=5)
+            by_id = {a.id: a for a in listed}
+            assert by_id[done.id].report is not None
+            bare = await ahook.alist_assessments(limit=5, report=False)
+            assert [a.id for a in bare] == [a.id for a in listed]
+            # (report=False leaves the reports of a large answer unbuilt; a small one is read whole)
+            assert [a.status for a in bare] == [a.status for a in listed]
+            v2_listed = await ahook.alist_assessments(
+                limit=500, api_generation=ApiGeneration.V2, until_listed={v2.id}
+            )
+            assert v2.id in {a.id for a in v2_listed}
+            emu.inject_fault("GET", "/api/assessments", kind="status", status=503, count=1)
+            assert [a.id for a in await ahook.alist_assessments(limit=5)] == [a.id for a in listed]
+            emu.inject_fault("GET", "/api/assessments", kind="status", status=503, count=1)
+            with pytest.raises(e.ModelRedServerError):
+                await ahook.alist_assessments(limit=5, retry=False)
+
+    asyncio.run(read())
+    # 2 reads + 2 for the one retried 503 + 1 for the one not retried; the sync list one more.
+    assert emu.count("GET", "/api/assessments") == 6
+    # v2: the newest is on page 1, so one page whatever the limit.
+    assert emu.count("GET", "/api/v2/assessments") == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from modelred_provider.api import errors as e
@@ -9,7 +11,7 @@ from modelred_provider.api.models import ApiGeneration, Assessment, AssessmentSt
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import acme_pack
+from .conftest import acme_pack, set_connection
 
 PROBES = ["reverse_psychology", "instruction_override"]
 
@@ -39,9 +41,41 @@ def test_returns_failed_and_cancelled_without_raising(hook: ModelRedHook, emu: M
 def test_timeout_names_the_last_state(hook: ModelRedHook) -> None:
     stuck = hook.create_assessment("stuck-model", test_types=PROBES)
     with pytest.raises(
-        e.ModelRedTimeoutError, match=rf"assessment {stuck.id} did not finish within 0.5 seconds"
-    ):
+        e.ModelRedWaitTimeoutError, match=rf"assessment {stuck.id} did not finish within 0.5 seconds"
+    ) as info:
         hook.wait_for_assessment(stuck.id, poll_interval=0.1, timeout=0.5)
+    # The wait ran out; no request did: not a transport timeout, not worth a retry of the call.
+    assert not isinstance(info.value, e.ModelRedTransportError) and not info.value.retryable
+    assert info.value.assessment_id == stuck.id and info.value.last_status == "QUEUED"
+
+
+def test_an_absolute_deadline_ends_the_wait_like_the_policy(hook: ModelRedHook) -> None:
+    stuck = hook.create_assessment("stuck-model", test_types=PROBES)
+    started = time.time()
+    with pytest.raises(e.ModelRedWaitTimeoutError, match="did not finish before its deadline"):
+        hook.wait_for_assessment(stuck.id, poll_interval=0.1, timeout=None, deadline=started + 0.5)
+    assert 0.4 < time.time() - started < 3
+
+
+def test_the_pause_after_errors_is_the_policys_backoff_capped_by_poll_max_wait(
+    emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Retry-After of a day between two polls: the pause is capped by poll_max_wait (1 s here),
+    # as in the trigger and the operator (no retry within the call, so the poller sees it).
+    set_connection(monkeypatch, emu.url, poll_max_wait=1, max_retries=0)
+    capped = ModelRedHook()
+    try:
+        created = capped.create_assessment("gpt-4o-prod", test_types=PROBES)
+        emu.inject_fault(
+            "GET", f"/api/assessments/{created.id}", kind="status", status=503, retry_after=86400
+        )
+        started = time.monotonic()
+        done = capped.wait_for_assessment(created.id, poll_interval=0.1, timeout=30)
+        assert done.status is AssessmentStatus.COMPLETED
+        assert time.monotonic() - started < 10
+        assert "waiting at most 1 s (connection extra poll_max_wait)" in capsys.readouterr().out
+    finally:
+        capped.close()
 
 
 def test_transient_errors_are_polled_through_and_permanent_ones_raise(
@@ -56,8 +90,14 @@ def test_transient_errors_are_polled_through_and_permanent_ones_raise(
     with pytest.raises(e.ModelRedNotFoundError):
         hook.wait_for_assessment("asm_unknown", poll_interval=0.1, timeout=5)
     emu.inject_fault("GET", f"/api/assessments/{created.id}", kind="status", status=500, count=None)
+    emu.reset_counts()
     with pytest.raises(e.ModelRedServerError):
+        hook.wait_for_assessment(created.id, poll_interval=0.01, timeout=20, retry_budget=2)
+    assert emu.count("GET", "/api/assessments/{id}") == 3  # the budget, then one more ends it
+    emu.reset_counts()
+    with pytest.warns(DeprecationWarning, match="retry_budget"), pytest.raises(e.ModelRedServerError):
         hook.wait_for_assessment(created.id, poll_interval=0.01, timeout=20, max_consecutive_errors=3)
+    assert emu.count("GET", "/api/assessments/{id}") == 3  # max_consecutive_errors = retry_budget + 1
     emu.clear_faults()
 
 

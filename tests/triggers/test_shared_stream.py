@@ -208,3 +208,91 @@ def test_a_missing_connection_in_a_group_gives_one_error_event(modelred_emulator
     )
     assert _reasons(results) == ["error", "error"]
     assert all("no_such_connection" in events[0].payload["message"] for events in results)
+
+
+# --------------------------------------------------------------------------- the switch: shared on / off
+
+
+async def _as_the_triggerer_runs(triggers: list[ModelRedAssessmentTrigger]) -> list[list]:
+    """As ``TriggerRunner.run_trigger`` decides: grouped when ``shared_stream_key()`` is not None, else
+    ``run()``."""
+    manager = SharedStreamManager()
+
+    async def one(trigger_id: int, trigger: ModelRedAssessmentTrigger) -> list:
+        if trigger.shared_stream_key() is not None:
+            return await _run_grouped(manager, trigger_id, trigger)
+        try:
+            return [event async for event in trigger.run()]
+        finally:
+            await trigger.cleanup()
+
+    results = await asyncio.gather(*(one(i, t) for i, t in enumerate(triggers, 1)))
+    assert manager._groups == {}
+    await asyncio.sleep(0)
+    assert _transport_async.open_sessions() == 0
+    return results
+
+
+def _same_shape(results: list[list], ids: list[str]) -> list[dict]:
+    """The events with each trigger's assessment id written ``<id>`` (the runs wait on different ones)."""
+    shaped = []
+    for events, aid in zip(results, ids, strict=True):
+        assert len(events) == 1, events
+        payload = dict(events[0].payload)
+        payload["assessment_id"] = payload["assessment_id"].replace(aid, "<id>")
+        payload["message"] = payload["message"].replace(aid, "<id>")
+        shaped.append(payload)
+    return shaped
+
+
+def _run_with_switch(emulator, conn_id: str, monkeypatch, on: bool, ids: list[str], **kwargs) -> list[dict]:
+    monkeypatch.setenv("AIRFLOW__MODELRED__SHARED_STREAM", str(on))
+    emulator.reset_counts()
+    triggers = [_trigger(a, conn_id, **kwargs) for a in ids]
+    assert all((t.shared_stream_key() is not None) is on for t in triggers)
+    results = asyncio.run(_as_the_triggerer_runs(triggers))
+    lists = emulator.count("GET", LIST)
+    assert lists >= 1 if on else lists == 0  # off: no list at all, each trigger's own GETs
+    return _same_shape(results, ids)
+
+
+def test_the_shared_stream_switch_defaults_on_and_turns_grouping_off(monkeypatch):
+    monkeypatch.delenv("AIRFLOW__MODELRED__SHARED_STREAM", raising=False)
+    assert _trigger("a1", "modelred_default").shared_stream_key() is not None
+    monkeypatch.setenv("AIRFLOW__MODELRED__SHARED_STREAM", "False")
+    assert _trigger("a1", "modelred_default").shared_stream_key() is None
+    # Serialized kwargs are unchanged: the switch is the triggerer's configuration, not the task's.
+    assert "shared_stream" not in _trigger("a1", "modelred_default").serialize()[1]
+
+
+def test_shared_on_and_off_yield_the_same_events(modelred_emulator, modelred_connection, monkeypatch):
+    # completed, failed, timeout (the deadline passes while queued), error (a permanent 404)
+    models = ["gpt-4o-prod", "broken-endpoint", "stuck-model"]
+    events = {}
+    for on in (True, False):
+        ids = [*_launch(modelred_connection, models), f"asm_missing_{on}"]
+        deadline = time.time() + 6
+        events[on] = _run_with_switch(
+            modelred_emulator, modelred_connection, monkeypatch, on, ids, deadline=deadline
+        )
+    assert [e["reason"] for e in events[True]] == ["completed", "failed", "timeout", "error"]
+    assert events[True] == events[False]
+
+
+def test_shared_on_and_off_yield_the_same_event_when_the_budget_runs_out(
+    modelred_emulator, modelred_connection, monkeypatch
+):
+    events = {}
+    for on in (True, False):
+        ids = _launch(modelred_connection, ["gpt-4o-prod"])
+        # Every read fails with a transient 500: the list (shared) and the own GETs alike.
+        modelred_emulator.inject_fault("GET", "/api/assessments*", kind="status", status=500, count=None)
+        try:
+            events[on] = _run_with_switch(
+                modelred_emulator, modelred_connection, monkeypatch, on, ids, retry_budget=1
+            )
+        finally:
+            modelred_emulator.clear_faults()
+    assert [e["reason"] for e in events[True]] == ["error"]
+    assert "2 transient errors in a row (retry_budget=1)" in events[True][0]["message"]
+    assert events[True] == events[False]
