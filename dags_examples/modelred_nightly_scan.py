@@ -3,9 +3,12 @@
 What it shows: dynamic task mapping over what the hook lists. ``list_active_models`` asks ModelRed
 for the active models (``ModelRedHook.list_models(status="active")``, every page); ``scan`` is a
 ``ModelRedAssessmentOperator`` expanded over them, deferred while the assessments run side by side,
-each with a gate (an assessment that fails or a gate that is not met fails that model's task
-instance, which is what alerts you). ``summarise`` runs whatever happened and logs one line per model
-that produced a summary, worst score first.
+each with a gate. Each mapped task instance is labelled by its model in the UI (the operator's default
+``map_index_template``), and an assessment that fails or a gate that is not met fails that model's task.
+``summarise`` runs whatever happened and reports **every** model, worst first: it reads the
+``assessment_summary`` XCom of every map index (the return value only exists for models that passed,
+so ``scan.output`` would drop the others) and lists the models that failed with the reason. When any
+model failed, ``summarise`` fails too, so the run ends failed and the alert says which and why.
 """
 
 from __future__ import annotations
@@ -44,6 +47,57 @@ with DAG(
         print(f"{len(slugs)} active models to scan: {slugs}")
         return slugs
 
+    @task(trigger_rule="all_done")
+    def summarise(models: list[str], ti: Any = None) -> list[dict[str, Any]]:
+        """One row per model, worst first; fails the run when any model did not pass."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Every map index that got as far as a summary pushed it, passing or not (a list, in map order).
+        pushed = ti.xcom_pull(task_ids="scan", key="assessment_summary") or []
+        if isinstance(pushed, dict):
+            pushed = [pushed]
+        by_model = {s["model"]: s for s in pushed if isinstance(s, dict)}
+        rows = []
+        for model in models:
+            s = by_model.get(model)
+            if s is None:
+                why = (
+                    "no result: the scan failed before the assessment ended (timed out, refused: see its log)"
+                )
+                rows.append({"model": model, "passed": False, "score": None, "risk_level": None, "why": why})
+                continue
+            gate = s.get("gate") or {}
+            passed = s.get("status") == "COMPLETED" and gate.get("passed") is True
+            if passed:
+                why = ""
+            elif s.get("status") != "COMPLETED":
+                why = f"assessment {s.get('status')}: {s.get('error') or 'no error given'} ({s.get('url')})"
+            else:
+                why = "; ".join(gate.get("reasons") or ["the gate did not pass"]) + f" ({s.get('url')})"
+            rows.append(
+                {
+                    "model": model,
+                    "passed": passed,
+                    "score": s.get("score"),
+                    "risk_level": s.get("risk_level"),
+                    "why": why,
+                }
+            )
+        rows.sort(key=lambda row: (row["passed"], row["score"] if row["score"] is not None else -1))
+        for row in rows:
+            verdict = "PASSED" if row["passed"] else "FAILED"
+            score, risk = row["score"], row["risk_level"]
+            print(f"{row['model']:<24} {verdict}  score {score!s:>5}  risk {risk}  {row['why']}")
+        ti.xcom_push(key="scan_report", value=rows)  # every model, kept also when the run fails
+        failed = [row for row in rows if not row["passed"]]
+        if failed:
+            raise AirflowFailException(
+                f"{len(failed)} of {len(rows)} models failed the nightly ModelRed scan: "
+                + "; ".join(f"{row['model']}: {row['why']}" for row in failed)
+            )
+        return rows
+
+    models = list_active_models()
     scan = ModelRedAssessmentOperator.partial(
         task_id="scan",
         probe_categories=["prompt_injection", "jailbreak"],
@@ -54,16 +108,5 @@ with DAG(
         timeout=timedelta(hours=4),
         min_score=70,
         max_active_tis_per_dag=8,
-    ).expand(model=list_active_models())
-
-    @task(trigger_rule="all_done")
-    def summarise(summaries: Any) -> list[dict[str, Any]]:
-        rows = sorted(
-            ({"model": s["model"], "score": s["score"], "risk_level": s["risk_level"]} for s in summaries),
-            key=lambda row: row["score"] if row["score"] is not None else -1,
-        )
-        for row in rows:
-            print(f"{row['model']:<24} score {row['score']!s:>5}  risk {row['risk_level']}")
-        return rows
-
-    summarise(scan.output)
+    ).expand(model=models)
+    scan >> summarise(models)

@@ -58,31 +58,55 @@ def test_release_gate_blocks_a_weak_model(examples_env, modelred_emulator) -> No
 @pytest.mark.modelred_emulator(
     assessment_seconds=1.0, scenario={"models": {"stuck-model": {"outcome": "pass", "score": 88}}}
 )
-def test_nightly_scan_maps_over_every_active_model(examples_env, modelred_emulator) -> None:
+def test_nightly_scan_reports_every_model_and_fails_the_run(examples_env, modelred_emulator, capfd) -> None:
     from modelred_provider.hooks.modelred import ModelRedHook
+    from modelred_provider.testing.catalogue import seed_models
 
-    hook = ModelRedHook()
-    try:
+    with ModelRedHook() as hook:
         active = sorted(m.model_id for m in hook.list_models(status="active") if m.is_active)
-    finally:
-        hook.close()
     assert len(active) >= 5
 
     dag = load_dag("modelred_nightly_scan")
     dag_run = dag.test()
+    log = capfd.readouterr().out
 
     assert xcom_value(dag_run, "list_active_models") == active
     got = states(dag_run)
     scans = {k: v for k, v in got.items() if k.startswith("scan[")}
     assert len(scans) == len(active), got
     assert modelred_emulator.count("POST", "/api/assessments") == len(active)
-    # The scenario's seeded failures fail their own mapped task only; the summary runs regardless.
-    assert got["summarise"] == "success"
-    rows = xcom_value(dag_run, "summarise")
-    passed = sorted(active[int(k[5:-1])] for k, v in scans.items() if v == "success")
-    assert sorted(r["model"] for r in rows) == passed
-    assert "gpt-4o-prod" in passed and "broken-endpoint" not in passed
-    assert [r["score"] for r in rows] == sorted(r["score"] for r in rows), "worst score first"
+    failed = sorted(active[int(k[5:-1])] for k, v in scans.items() if v == "failed")
+    # The seeded weak and broken models fail their own mapped task (the others pass the gate) ...
+    assert failed == ["broken-endpoint", "llama-weak"], got
+    # ... and the run says so: the summary fails, so the run ends failed.
+    assert got["summarise"] == "failed" and dag_run.state == "failed", got
+
+    # Every model is reported, the failing ones first, each with why.
+    rows = xcom_value(dag_run, "summarise", key="scan_report")
+    assert sorted(r["model"] for r in rows) == active
+    assert [r["model"] for r in rows if not r["passed"]] == [r["model"] for r in rows[: len(failed)]]
+    why = {r["model"]: r["why"] for r in rows}
+    assert "is below min_score=70" in why["llama-weak"], why
+    error = {m["modelId"]: m["_error"] for m in seed_models()}["broken-endpoint"]
+    assert f"assessment FAILED: {error}" in why["broken-endpoint"], why
+    assert all(why[m] == "" for m in active if m not in failed), why
+    # The failure's message (what an alert carries) lists which models and why.
+    assert "2 of 6 models failed the nightly ModelRed scan: " in log, log[-3000:]
+    assert f"broken-endpoint: assessment FAILED: {error}" in log
+
+    # Each mapped scan is labelled by its model in the UI (the operator's default map_index_template).
+    assert _rendered_map_indexes(dag_run, "scan") == {i: model for i, model in enumerate(active)}
+
+
+def _rendered_map_indexes(dag_run, task_id: str) -> dict[int, str | None]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(
+            dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id
+        )
+        return {ti.map_index: ti.rendered_map_index for ti in tis}
 
 
 @FAST
