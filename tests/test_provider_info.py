@@ -9,10 +9,11 @@ from pathlib import Path
 
 import airflow
 import jsonschema
+import pytest
 from airflow.sdk import Connection
 
 from modelred_provider.get_provider_info import get_provider_info
-from modelred_provider.hooks.connection import settings_from_connection
+from modelred_provider.hooks.connection import CA_ENV_VARS, settings_from_connection
 
 INFO = get_provider_info()
 CONN_TYPE = INFO["connection-types"][0]
@@ -30,7 +31,11 @@ def test_package_name_is_the_distribution_name_and_the_entry_point_is_registered
     assert INFO["versions"][0] == dist.version
 
 
-def test_form_defaults_are_the_hooks_defaults() -> None:
+def test_form_defaults_are_the_hooks_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a ca_bundle extra the hook takes one from the environment (hooks/connection.py
+    # resolve_ca_bundle); the form's default is what it reads with none set.
+    for name in CA_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
     conn = Connection(conn_id="x", conn_type="modelred", host="http://127.0.0.1:1", password="mr_" + "a" * 20)
     settings = settings_from_connection(conn, mask=False)
     fields = CONN_TYPE["conn-fields"]
