@@ -22,6 +22,12 @@ from .conftest import LeakCheck, connect
 from .hostile import SECRET, Conn, HostileServer, Request, assessment, json_answer, response
 
 
+async def _first_event(trigger: ModelRedAssessmentTrigger) -> dict:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
 def _far_future() -> str:
     return format_datetime(datetime.now(timezone.utc) + timedelta(days=400), usegmt=True)
 
@@ -59,13 +65,8 @@ def test_a_trigger_never_pauses_longer_than_poll_max_wait(
             "asm_1", "modelred_trigger", poll_interval=0.2, deadline=time.time() + 60, retry_budget=5
         )
 
-        async def first_event() -> dict:
-            async for event in trigger.run():
-                return event.payload
-            raise AssertionError("no event")
-
         started = time.monotonic()
-        payload = asyncio.run(first_event())
+        payload = asyncio.run(_first_event(trigger))
         took = time.monotonic() - started
     assert payload["reason"] == "completed"
     assert took < 15
@@ -155,13 +156,8 @@ def test_the_trigger_ends_at_its_deadline_while_the_server_is_silent(
             "asm_1", "modelred_silent", poll_interval=0.5, deadline=time.time() + 2, retry_budget=8
         )
 
-        async def first_event() -> dict:
-            async for event in trigger.run():
-                return event.payload
-            raise AssertionError("no event")
-
         started = time.monotonic()
-        payload = asyncio.run(first_event())
+        payload = asyncio.run(_first_event(trigger))
         stop.set()
     assert payload["reason"] == "timeout"
     assert time.monotonic() - started < 5
