@@ -239,6 +239,7 @@ class AssessmentCompletionMixin:
         exc_class = REASON_EXCEPTIONS[reason]
         if exc_class is ModelRedAssessmentFailedError:
             server_error = assessment.error_message if assessment else None
+            self._forget(context)  # final, not retried (see exceptions.py): a cleared rerun launches anew
             raise ModelRedAssessmentFailedError(
                 f"ModelRed assessment{of_model} failed: {server_error or message}. {where}",
                 server_error=server_error,

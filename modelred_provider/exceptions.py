@@ -3,10 +3,13 @@
 The operator and the sensor pick the class from the trigger event's ``reason`` through
 :data:`modelred_provider.outcome.REASON_EXCEPTIONS`, never from message text.
 
-Retries: a failed, cancelled or timed-out assessment raises a retryable exception (a retry
-reattaches to a still-running assessment or launches a fresh one after a failure). A quality gate
-that is not met is final: the same finished assessment would fail it again, so
-:class:`ModelRedQualityGateError` is an ``AirflowFailException`` and Airflow does not retry it.
+Retries: a cancelled or timed-out assessment, or a wait abandoned after transient errors, raises a
+retryable exception (a retry reattaches to a still-running assessment, or launches a fresh one after
+a cancellation). Two outcomes are final, as ``AirflowFailException`` s that Airflow does not retry:
+a quality gate that is not met (:class:`ModelRedQualityGateError`: the same finished assessment would
+fail it again) and an assessment ModelRed reports FAILED (:class:`ModelRedAssessmentFailedError`:
+ModelRed has given its verdict on that assessment, and a retry would launch, and pay for, another
+one). Clear the task to launch anew.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ class ModelRedAssessmentError(AirflowException):
         self.summary = summary
 
 
-class ModelRedAssessmentFailedError(ModelRedAssessmentError):
-    """ModelRed reports the assessment as FAILED; ``server_error`` holds its error message."""
+class ModelRedAssessmentFailedError(ModelRedAssessmentError, AirflowFailException):
+    """ModelRed reports the assessment as FAILED; ``server_error`` holds its error message.
+
+    Final (not retried): a retry would launch and pay for another assessment; clear the task to do so.
+    """
 
     def __init__(self, message: str, *, server_error: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

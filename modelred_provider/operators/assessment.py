@@ -348,6 +348,14 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
                 "Assessment %s from an earlier try already completed; taking its result", assessment_id
             )
             return assessment
+        if assessment.status is AssessmentStatus.FAILED:
+            # ModelRed's verdict on the assessment this task launched: the task fails with it (final,
+            # not retried). Launching another here would pay twice for one task.
+            self.log.warning(
+                "Assessment %s from an earlier try ended FAILED; taking that result (not launching another)",
+                assessment_id,
+            )
+            return assessment
         self.log.warning(
             "Assessment %s from an earlier try ended %s; launching afresh",
             assessment_id,

@@ -109,9 +109,9 @@ def test_failing_assessment(test_dags, modelred_emulator, modelred_connection, c
     assert dr.state == "failed"
     assert "ModelRedAssessmentFailedError" in _out(capfd, caplog)
     assert _xcom(dr, "assessment_summary")["status"] == "FAILED"
-    # The retry found the stored assessment FAILED and launched a fresh one (which failed too).
-    assert _ti(dr).try_number == 2
-    assert modelred_emulator.count(*CREATE) == 2
+    # FAILED is final: no retry (the DAG allows one), so no second paid assessment.
+    assert _ti(dr).try_number == 1
+    assert modelred_emulator.count(*CREATE) == 1
 
 
 @pytest.mark.parametrize("mode", MODES)

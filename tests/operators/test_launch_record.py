@@ -155,15 +155,24 @@ def test_a_failed_lookup_fails_the_try_without_launching(modelred_emulator, conn
     assert _deferred_on(_op(conns[1]), make_context(store=store)) == created  # the next try adopts
 
 
-def test_an_adopted_assessment_that_failed_is_launched_afresh(modelred_emulator, conns) -> None:
+def test_an_adopted_assessment_that_failed_fails_the_task_without_another_launch(
+    modelred_emulator, conns
+) -> None:
+    """FAILED is ModelRed's verdict on the one assessment this task paid for: taken, final, not
+    launched again (a cleared task launches anew: the record is gone)."""
+    from modelred_provider.exceptions import ModelRedAssessmentFailedError
+
     store = RecordingStore(modelred_emulator)
     modelred_emulator.inject_fault(*POST, kind="process_then_504")
     with pytest.raises(ModelRedError):
         _op(conns[0]).execute(make_context(store=store))
     (failed,) = modelred_emulator.created_assessments()
     modelred_emulator.fail_assessment(failed, error="target model unreachable")
-    aid = _deferred_on(_op(conns[1]), make_context(store=store))
-    assert aid != failed and modelred_emulator.created_assessments() == [failed, aid]
+    with pytest.raises(ModelRedAssessmentFailedError, match="target model unreachable") as info:
+        _op(conns[1]).execute(make_context(store=store))
+    assert info.value.assessment_id == failed
+    assert modelred_emulator.created_assessments() == [failed]
+    assert STATE_KEY not in store.data
 
 
 def test_a_launch_of_another_model_is_not_looked_for(modelred_emulator, conns) -> None:

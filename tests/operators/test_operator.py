@@ -213,7 +213,9 @@ def test_retry_reattaches_to_the_running_assessment(modelred_emulator, modelred_
     assert modelred_emulator.count(*CREATE) == 1
 
 
-def test_retry_takes_a_completed_result_and_relaunches_after_failure(modelred_emulator, modelred_connection):
+def test_retry_takes_a_completed_or_failed_result_and_relaunches_after_a_cancel(
+    modelred_emulator, modelred_connection
+):
     done_id, _ = _complete_event(modelred_connection, "gpt-4o-prod")
     assert modelred_emulator.created_assessments() == [done_id]
     store = FakeStateStore()
@@ -227,9 +229,20 @@ def test_retry_takes_a_completed_result_and_relaunches_after_failure(modelred_em
     hook.close()
     _wait_terminal(modelred_connection, failed)
     store.set(STATE_KEY, {"assessment_id": failed, "api_generation": "resources", "model": "gpt-4o-prod"})
+    # FAILED: ModelRed's verdict on the assessment this task paid for; final, nothing launched again.
+    with pytest.raises(ModelRedAssessmentFailedError) as info:
+        _op(modelred_connection).execute(make_context(store=store))
+    assert info.value.assessment_id == failed and info.value.server_error
+    assert modelred_emulator.count(*CREATE) == 2 and STATE_KEY not in store.data
+
+    hook = ModelRedHook(modelred_conn_id=modelred_connection)
+    cancelled = hook.create_assessment("stuck-model", test_types=_keys(modelred_connection)).id
+    hook.close()
+    modelred_emulator.cancel_assessment(cancelled)
+    store.set(STATE_KEY, {"assessment_id": cancelled, "api_generation": "resources", "model": "gpt-4o-prod"})
     summary = _op(modelred_connection).execute(make_context(store=store))
-    assert summary["assessment_id"] not in (done_id, failed)
-    assert modelred_emulator.count(*CREATE) == 3
+    assert summary["assessment_id"] not in (done_id, failed, cancelled)  # cancelled: launched afresh
+    assert modelred_emulator.count(*CREATE) == 4
 
 
 def test_sync_wait_logs_progress_and_returns_the_summary(modelred_emulator, modelred_connection, capfd):
