@@ -491,20 +491,24 @@ class AirflowStack:
         self, timeout: float = 120, components: Iterable[str] = ("scheduler", "triggerer", "dag_processor")
     ):
         wanted = tuple(components)
-
-        def healthy() -> bool:
+        deadline = time.monotonic() + timeout
+        last_error: BaseException | None = None
+        while time.monotonic() < deadline:
+            # A component that exited fails at once (wait_until would take it for "not yet").
             for c in self.components.values():
-                if not c.alive():
+                if not c.stopped and not c.alive():
                     raise AssertionError(f"{c.name} exited early\n{self.diagnostics()}")
-            info = self.health()
-            return all(info.get(name, {}).get("status") == "healthy" for name in wanted)
-
-        wait_until(
-            "api-server, scheduler, triggerer and dag-processor healthy",
-            healthy,
-            timeout=timeout,
-            interval=1,
-            diagnostics=self.diagnostics,
+            try:
+                info = self.health()
+                if all(info.get(name, {}).get("status") == "healthy" for name in wanted):
+                    return
+            except Exception as exc:  # the api-server not up yet
+                last_error = exc
+            time.sleep(1)
+        raise AssertionError(
+            f"Timed out after {timeout:.0f}s waiting for {', '.join(wanted)} healthy"
+            + (f" (last error: {last_error!r})" if last_error else "")
+            + f"\n{self.diagnostics()}"
         )
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
