@@ -2,8 +2,8 @@
 ModelRed that fails a quarter of all requests, while a triggerer, a worker and the scheduler are killed.
 
 One run of 60 deferrable assessments, mapped over 60 distinct models whose outcomes the emulator's
-scenario fixes (pass, gate fail, FAILED, stuck). The verdict: every task in its expected terminal state,
-one creation per model (a FAILED assessment's retry launches a fresh one, never while another lives),
+scenario fixes (pass, gate fail, FAILED, stuck). The verdict: every task in its expected terminal state
+(a gate failure and a FAILED assessment are final, not retried), exactly one creation per model,
 no trigger or unfinished task left, the API key in no log file and no row of the metadata DB. Then the
 shared streams with two triggerers: list requests per poll interval scale with the triggerers holding
 triggers, not with the assessments. One summary line reports the figures (see docs/deployment.md).
@@ -11,7 +11,6 @@ triggers, not with the assessments. One summary line reports the figures (see do
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import time
@@ -124,17 +123,10 @@ def _assessments_by_model(emulator: EmulatorProcess) -> dict[str, list[dict[str,
     return grouped
 
 
-def _duplicates(assessments: list[dict[str, Any]], outcome: str) -> int:
-    """Creations beyond what the operator may do: one per model, and after a FAILED one a fresh one
-    (a retry launches anew), never while an earlier one still ran or had completed."""
-    if outcome != "fail":
-        return max(0, len(assessments) - 1)
-    extra = 0
-    for earlier, later in itertools.pairwise(assessments):
-        ended = earlier.get("completedAt") or earlier.get("completed_at")
-        if earlier["status"] != "FAILED" or not ended or ended > later["createdAt"]:
-            extra += 1
-    return extra
+def _duplicates(assessments: list[dict[str, Any]]) -> int:
+    """Creations beyond the one per model: no outcome launches a second (a retry reattaches to a
+    running one, takes a completed one, and a FAILED one is final)."""
+    return max(0, len(assessments) - 1)
 
 
 def _wait_run_done(pg: PostgresServer, dag_id: str, timeout: float, stack: AirflowStack) -> str:
@@ -251,23 +243,31 @@ def test_campaign(
     for index, slug in enumerate(slugs):
         outcome, ti = models[slug], tis[index]
         logs = _log_files(stack, DAG, index)
-        last = logs.get(ti["try_number"], "")
+        # The last try that ran: a try the scheduler reset before it ran (its own death, or a lost
+        # Celery message) counts in try_number but writes no log.
+        ran = max(logs, default=0)
+        last = logs.get(ran, "")
         want = "success" if outcome == "pass" else "failed"
         if ti["state"] != want:
             problems.append(f"{slug} ({outcome}) ended {ti['state']} after {ti['try_number']} tries")
             continue
         if outcome == "low_score":
             gate_tries = [n for n, text in logs.items() if "ModelRedQualityGateError" in text]
-            if gate_tries != [ti["try_number"]]:
-                problems.append(f"{slug}: gate failure in tries {gate_tries} of {ti['try_number']}")
-        elif outcome == "fail" and (FAIL_ERROR not in last or "ModelRedAssessmentFailedError" not in last):
-            problems.append(f"{slug}: the server's reason is not in the last try's log")
+            if gate_tries != [ran]:
+                problems.append(f"{slug}: gate failure in tries {gate_tries}, tries run {sorted(logs)}")
+        elif outcome == "fail":
+            failed_tries = [n for n, text in logs.items() if "ModelRedAssessmentFailedError" in text]
+            if failed_tries != [ran] or FAIL_ERROR not in last:
+                problems.append(
+                    f"{slug}: FAILED in tries {failed_tries} of {sorted(logs)}, the server's reason "
+                    f"{'in' if FAIL_ERROR in last else 'not in'} the last one's log"
+                )
         elif outcome == "stuck" and "ModelRedAssessmentTimeoutError" not in last:
-            problems.append(f"{slug}: the last try did not fail on the timeout")
+            problems.append(f"{slug}: try {ran} of {sorted(logs)} did not fail on the timeout")
 
     grouped = _assessments_by_model(emu)
     creations = sum(len(grouped.get(s, [])) for s in slugs)
-    duplicates = {s: _duplicates(grouped.get(s, []), models[s]) for s in slugs}
+    duplicates = {s: _duplicates(grouped.get(s, [])) for s in slugs}
     duplicates = {s: n for s, n in duplicates.items() if n}
     lost = [s for s in slugs if not grouped.get(s)]
     strangers = sorted(set(grouped) - set(slugs) - set(STREAM_MODELS))
