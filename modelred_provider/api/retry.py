@@ -1,7 +1,8 @@
 """The retry rules, shared by the sync (requests) and async (aiohttp) transports.
 
 What is retried
-    Reads: 429, 502, 503, 504, connection errors and timeouts (never 500, never a TLS failure).
+    Reads: 429, 502, 503, 504, connection errors, timeouts and unreadable answers (a truncated 2xx:
+    a GET is safe to send again; never 500, never a TLS failure, never an answer over the size cap).
     Creating an assessment (a POST that is not idempotent) is only *resent* when the server cannot
     have processed it: the connection was never opened, 429, or 503 with ``Retry-After``. Other
     transient failures are *ambiguous* (timeout after sending, 502, 504, an unreadable 2xx): the
@@ -120,11 +121,14 @@ def capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: float
 
 
 def is_retryable_read(error: BaseException) -> bool:
-    """A read may be tried again right away: 429/502/503/504, connection errors and timeouts."""
+    """A read may be tried again right away: 429/502/503/504, connection errors, timeouts, and an
+    unreadable answer (a truncated body, a proxy's page with 200; not one over the size cap)."""
     if isinstance(error, ModelRedTLSError):
         return False
     if isinstance(error, ModelRedTransportError):
         return True
+    if isinstance(error, ModelRedResponseError):
+        return error.retryable
     return isinstance(error, ModelRedAPIError) and error.status in RETRY_STATUSES
 
 

@@ -102,7 +102,12 @@ def test_html_proxy_page_and_truncated_json(hook: ModelRedHook, emu: ModelRedEmu
     with pytest.raises(e.ModelRedServerError) as proxy:
         hook.list_models()
     assert "non-JSON answer: 502 Bad Gateway" in str(proxy.value) and "<html>" not in str(proxy.value)
+    # A truncated 200 of a read is sent again (a GET is safe to repeat); past the retries it is typed.
+    emu.reset_counts()
     emu.inject_fault("GET", "/api/models", kind="truncated")
+    assert hook.list_models()
+    assert emu.count("GET", "/api/models") == 2
+    emu.inject_fault("GET", "/api/models", kind="truncated", count=4)
     with pytest.raises(e.ModelRedResponseError, match="list models failed, HTTP 200: the answer is not JSON"):
         hook.list_models()
 
