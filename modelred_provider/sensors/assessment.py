@@ -168,9 +168,6 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
                 deadline=None,
                 retry_budget=self.retry_budget,
             )
-            pushed = False
-        else:
-            pushed = True
         try:
             assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
         except Exception as error:
@@ -178,7 +175,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
             if step.event is None:
                 return False
             return PokeReturnValue(True, self._finish(context, step.event))
-        if not pushed:
+        if getattr(self, "_watched_id", None) is None:  # the first poke that read it, not the first poke
             self._push_ids(context, assessment)
             self._watched_id = assessment.id  # the extra link may read the URL (links.py)
         step = self._policy.observe(assessment, self.log)

@@ -82,6 +82,22 @@ def test_poke_returns_the_operator_summary(modelred_emulator, modelred_connectio
     assert again == summary
 
 
+def test_ids_are_pushed_by_the_first_poke_that_reads_the_assessment(modelred_emulator, modelred_connection):
+    """A first poke that fails (a 503 past the hook's retries) must not leave the ids and the extra
+    link's URL unpushed for the rest of the wait."""
+    modelred_emulator.assessment_seconds = 600
+    aid = _launch(modelred_connection, "gpt-4o-prod")
+    sensor = _sensor(modelred_connection, aid)
+    context = make_context()
+    modelred_emulator.inject_fault("GET", f"/api/assessments/{aid}", kind="status", status=503, count=None)
+    assert sensor.poke(context) is False  # a transient failure, within the retry budget
+    assert "assessment_id" not in context["ti"].xcom
+    modelred_emulator.clear_faults()
+    assert sensor.poke(context) is False
+    assert context["ti"].xcom["assessment_id"] == aid
+    assert context["ti"].xcom["assessment_url"].endswith(aid)
+
+
 @pytest.mark.parametrize("soft_fail", [False, True])
 def test_failed_assessment_same_outcome_in_poke_and_deferrable(
     modelred_emulator, modelred_connection, soft_fail
