@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelred_provider import __version__
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -12,7 +14,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": (
             "Run ModelRed LLM red-team assessments from Airflow, defer while they run, gate on the score."
         ),
-        "versions": ["0.1.0"],
+        "versions": [__version__],  # the one place: pyproject reads it too
         "integrations": [
             {
                 "integration-name": "ModelRed",
