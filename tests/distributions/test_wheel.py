@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -103,8 +104,23 @@ def test_wheel_holds_only_the_package(dists: dict[str, Path]) -> None:
     assert "License-Expression: Apache-2.0" in metadata
     assert "Classifier: License ::" not in metadata  # no license classifier beside an SPDX expression
     assert "Provides-Extra: testing" in metadata
-    # The README renders on the index: no relative links or images.
+    # The index's page (PACKAGE.md) renders there: no relative links or images; it opens with what a
+    # user does (install, connection, operator) before the contributor's commands.
     assert "](docs/" not in metadata and "](ARCHITECTURE.md)" not in metadata
+    order = [
+        metadata.index(m)
+        for m in ("pip install", "AIRFLOW_CONN_MODELRED_DEFAULT", "ModelRedAssessmentOperator(")
+    ]
+    assert order == sorted(order) and order[-1] < metadata.index("bash scripts/demo.sh")
+
+
+def test_the_index_page_shows_the_readme_snippet_that_the_suite_runs() -> None:
+    """tests/dags/test_readme_snippet.py runs README.md's operator; PACKAGE.md must show the same one."""
+    root = Path(modelred_provider.__file__).resolve().parents[1]
+    pattern = r"## Use it\n\n(```python\n.*?```)"
+    readme = re.search(pattern, (root / "README.md").read_text(), re.S)
+    package = re.search(pattern, (root / "PACKAGE.md").read_text(), re.S)
+    assert readme and package and readme.group(1) == package.group(1)
 
 
 def _json_rows(stdout: str) -> list[dict[str, str]]:
