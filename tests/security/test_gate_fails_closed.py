@@ -437,42 +437,29 @@ def test_counts_never_lose_an_unknown_severity():
 # --------------------------------------------------------------------------- the operator, over real HTTP
 
 
-class _TI:
-    def __init__(self) -> None:
-        from datetime import datetime, timezone
-
-        self.xcom: dict[str, Any] = {}
-        self.start_date = datetime.now(timezone.utc)
-        self.try_number = 1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-class _Store:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
 def task_context() -> dict[str, Any]:
-    """What ``execute`` needs of a task runner (see tests/operators/modelred_task_context.py)."""
-    from collections import defaultdict
-    from types import SimpleNamespace
+    """What ``execute`` needs of a task runner: the suite's one stand-in (tests/operators)."""
+    from operators.modelred_task_context import make_context
 
-    return {
-        "ti": _TI(),
-        "task_state_store": _Store(),
-        "outlet_events": defaultdict(lambda: SimpleNamespace(extra={})),
-    }
+    return make_context()
+
+
+def _gate_operator(monkeypatch: pytest.MonkeyPatch, origin: str) -> Any:
+    """The operator both over-HTTP gate tests run: every criterion set, waiting in process."""
+    from modelred_provider.operators.assessment import ModelRedAssessmentOperator
+
+    return ModelRedAssessmentOperator(
+        task_id="gate",
+        modelred_conn_id=set_connection(monkeypatch, origin),
+        model="gpt-4o-prod",
+        test_types=["dan"],
+        deferrable=False,
+        poll_interval=0.1,
+        timeout=10,
+        min_score=50,
+        max_risk_level="high",
+        fail_on_severities=["critical"],
+    )
 
 
 def hostile_server_script(assessment: dict[str, Any]):
@@ -533,22 +520,10 @@ def test_operator_fails_the_task_when_the_report_cannot_show_the_model_is_safe(
     from hook.servers import scripted_server
 
     from modelred_provider.exceptions import ModelRedQualityGateError
-    from modelred_provider.operators.assessment import ModelRedAssessmentOperator
 
     script = hostile_server_script({"id": "a1", "status": "COMPLETED", "progress": 100, "report": report})
     with scripted_server(script) as origin:
-        op = ModelRedAssessmentOperator(
-            task_id="gate",
-            modelred_conn_id=set_connection(monkeypatch, origin),
-            model="gpt-4o-prod",
-            test_types=["dan"],
-            deferrable=False,
-            poll_interval=0.1,
-            timeout=10,
-            min_score=50,
-            max_risk_level="high",
-            fail_on_severities=["critical"],
-        )
+        op = _gate_operator(monkeypatch, origin)
         context = task_context()
         with pytest.raises(ModelRedQualityGateError) as info:
             op.execute(context)
@@ -569,21 +544,8 @@ def test_operator_passes_an_honest_clean_report_over_http(monkeypatch):
     # The control for the test above: the same path passes a report that shows the model is safe.
     from hook.servers import scripted_server
 
-    from modelred_provider.operators.assessment import ModelRedAssessmentOperator
-
     script = hostile_server_script({"id": "a1", "status": "COMPLETED", "progress": 100, "report": CLEAN})
     with scripted_server(script) as origin:
-        op = ModelRedAssessmentOperator(
-            task_id="gate",
-            modelred_conn_id=set_connection(monkeypatch, origin),
-            model="gpt-4o-prod",
-            test_types=["dan"],
-            deferrable=False,
-            poll_interval=0.1,
-            timeout=10,
-            min_score=50,
-            max_risk_level="high",
-            fail_on_severities=["critical"],
-        )
+        op = _gate_operator(monkeypatch, origin)
         summary = op.execute(task_context())
     assert summary["gate"] == {"passed": True, "reasons": []}
