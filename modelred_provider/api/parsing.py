@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from modelred_provider.api.body import decode_steps, run_steps
 from modelred_provider.api.errors import ModelRedResponseError, error_from_response
 from modelred_provider.api.models import (
     PRIORITIES,
@@ -64,8 +65,6 @@ def read_payload(
     A 2xx whose body is not JSON, or JSON that is neither an object nor a list, raises
     :class:`ModelRedResponseError`. A list becomes ``{"data": list}``. An empty 2xx body gives ``{}``.
     """
-    from modelred_provider.api.body import decode_steps, run_steps
-
     decoded_ok, payload = decoded if decoded is not None else run_steps(decode_steps(body))
     if status >= 400 or status < 200:
         if not decoded_ok:
