@@ -30,7 +30,7 @@ HTTP_CONN = "bench_http"
 def make_trigger(kind: str, assessment_id: str, poll: float, api_path: str) -> Any:
     """The trigger a deferring task would hand to the triggerer, rebuilt from its serialized form."""
     if kind.startswith("modelred"):
-        from modelred_provider.api.models import ApiGeneration
+        from modelred_provider.api.vocabulary import ApiGeneration
         from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
         trigger = ModelRedAssessmentTrigger(

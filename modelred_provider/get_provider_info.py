@@ -32,7 +32,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "ModelRed", "python-modules": ["modelred_provider.triggers.assessment"]}
         ],
-        "extra-links": ["modelred_provider.links.ModelRedAssessmentLink"],
+        "extra-links": ["modelred_provider.links.assessment.ModelRedAssessmentLink"],
         "config": {
             "modelred": {
                 "description": "Settings of the ModelRed provider on the triggerer.",

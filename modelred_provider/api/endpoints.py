@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from modelred_provider.api.errors import ModelRedConfigurationError
-from modelred_provider.api.models import PRIORITIES, ApiGeneration, AssessmentStatus
+from modelred_provider.api.models import AssessmentStatus
+from modelred_provider.api.vocabulary import PRIORITIES, ApiGeneration
 
 RES, V2 = ApiGeneration.RESOURCES, ApiGeneration.V2
 

@@ -12,16 +12,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-# The enum and tuples the operator and sensor need at DAG parse live in a module without dataclasses;
-# they stay importable from here.
-from modelred_provider.constants import PRIORITIES, RISK_LEVELS, SEVERITIES, ApiGeneration
+from modelred_provider.api.vocabulary import ApiGeneration
 
 __all__ = [
-    "PRIORITIES",
-    "RISK_LEVELS",
-    "SEVERITIES",
     "TERMINAL_STATUSES",
-    "ApiGeneration",
     "Assessment",
     "AssessmentStatus",
     "Model",

@@ -17,9 +17,6 @@ from typing import Any
 from modelred_provider.api.body import decode_steps, run_steps
 from modelred_provider.api.errors import ModelRedResponseError, error_from_response
 from modelred_provider.api.models import (
-    PRIORITIES,
-    SEVERITIES,
-    ApiGeneration,
     Assessment,
     AssessmentStatus,
     Model,
@@ -31,7 +28,7 @@ from modelred_provider.api.models import (
     Vulnerability,
 )
 from modelred_provider.api.redact import scrub
-from modelred_provider.validation import normalize_level
+from modelred_provider.api.vocabulary import PRIORITIES, SEVERITIES, ApiGeneration, normalize_level
 
 # Spellings seen in the wild or in sibling APIs, mapped onto the five documented statuses.
 _STATUS_ALIASES = {

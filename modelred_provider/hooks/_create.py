@@ -24,7 +24,8 @@ from typing import Any
 from modelred_provider.api import endpoints
 from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import ModelRedConfigurationError
-from modelred_provider.api.models import ApiGeneration, Assessment
+from modelred_provider.api.models import Assessment
+from modelred_provider.api.vocabulary import ApiGeneration
 
 #: Tolerated difference between our clock and the server's when comparing creation times.
 CLOCK_SKEW = timedelta(seconds=2)

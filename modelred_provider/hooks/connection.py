@@ -30,10 +30,10 @@ from urllib.parse import urljoin, urlsplit
 from modelred_provider import __version__
 from modelred_provider.api.body import DEFAULT_MAX_RESPONSE_BYTES
 from modelred_provider.api.errors import ModelRedConfigurationError
-from modelred_provider.api.models import ApiGeneration
 from modelred_provider.api.redact import register_secret, scrub
 from modelred_provider.api.retry import RetryPolicy
-from modelred_provider.constants import DEFAULT_POLL_MAX_WAIT
+from modelred_provider.api.vocabulary import ApiGeneration
+from modelred_provider.waiting.defaults import DEFAULT_POLL_MAX_WAIT
 
 DEFAULT_ORIGIN = "https://app.modelred.ai"
 #: Bounds on the extras: no single wait, and no call, may be configured past these (seconds).

@@ -38,22 +38,16 @@ from modelred_provider.api.errors import (
     ModelRedTransportError,
     ModelRedWaitTimeoutError,
 )
-from modelred_provider.api.models import (
-    ApiGeneration,
-    Assessment,
-    AssessmentStatus,
-    Model,
-    ProbeIndex,
-    ProbePack,
-)
+from modelred_provider.api.models import Assessment, AssessmentStatus, Model, ProbeIndex, ProbePack
 from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
-from modelred_provider.constants import DEFAULT_RETRY_BUDGET
+from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.connection import ConnectionSettings, amask_key, settings_from_connection
+from modelred_provider.waiting.defaults import DEFAULT_RETRY_BUDGET
 
 if TYPE_CHECKING:
     from modelred_provider.hooks._transport_async import AsyncTransport
     from modelred_provider.hooks._transport_sync import SyncTransport
-    from modelred_provider.polling import PollPolicy
+    from modelred_provider.waiting.policy import PollPolicy
 
 RES = ApiGeneration.RESOURCES
 _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
@@ -639,11 +633,10 @@ class ModelRedHook(BaseHook):
         *,
         deadline: float | None = None,
         retry_budget: int = DEFAULT_RETRY_BUDGET,
-        max_consecutive_errors: int | None = None,
     ) -> Assessment:
         """Poll until the assessment is terminal and return it (COMPLETED, FAILED or CANCELLED: no raise).
 
-        The wait follows :class:`~modelred_provider.polling.PollPolicy`, as the trigger does: polls
+        The wait follows :class:`~modelred_provider.waiting.policy.PollPolicy`, as the trigger does: polls
         ``poll_interval`` apart, transient errors (``error.retryable``) polled through with backoff
         (honouring ``Retry-After``, capped by the connection's ``poll_max_wait``) while at most
         ``retry_budget`` happen in a row (one more raises the last of them); a permanent error raises
@@ -652,21 +645,11 @@ class ModelRedHook(BaseHook):
 
         The wait ends at ``timeout`` seconds from now or at ``deadline`` (epoch seconds), whichever
         comes first (both None: no limit); then it raises :class:`ModelRedWaitTimeoutError`, which is
-        not a transport error and not retryable. ``max_consecutive_errors`` (deprecated) is
-        ``retry_budget + 1``.
+        not a transport error and not retryable.
         """
-        from modelred_provider.outcome import TerminationReason, parse_reason
-        from modelred_provider.polling import PollPolicy
+        from modelred_provider.waiting.outcome import TerminationReason, parse_reason
+        from modelred_provider.waiting.policy import PollPolicy
 
-        if max_consecutive_errors is not None:
-            import warnings
-
-            warnings.warn(
-                "max_consecutive_errors is deprecated: use retry_budget (= max_consecutive_errors - 1)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            retry_budget = max(0, int(max_consecutive_errors) - 1)
         for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
             if value is not None and not (
                 isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")

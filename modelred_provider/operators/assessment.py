@@ -29,11 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from modelred_provider.completion import AssessmentCompletionMixin
-from modelred_provider.constants import DEFAULT_RETRY_BUDGET, PRIORITIES, ApiGeneration
-from modelred_provider.links import ModelRedAssessmentLink
-from modelred_provider.validation import (
-    DEFAULT_ASSESSMENT_TIMEOUT,
+from modelred_provider.api.vocabulary import PRIORITIES, ApiGeneration
+from modelred_provider.links.assessment import ModelRedAssessmentLink
+from modelred_provider.operators.completion import AssessmentCompletionMixin
+from modelred_provider.operators.validation import (
     add_asset_outlet,
     as_list,
     check_gate_params,
@@ -43,6 +42,7 @@ from modelred_provider.validation import (
     check_severities,
     is_templated,
 )
+from modelred_provider.waiting.defaults import DEFAULT_ASSESSMENT_TIMEOUT, DEFAULT_RETRY_BUDGET
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,7 +62,7 @@ _PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severi
 #: (``gpt-4o-prod`` instead of ``0``). A parameter default, so ``.partial()`` picks it up too.
 DEFAULT_MAP_INDEX_TEMPLATE = "{{ task.model }}"
 
-__all__ = ["DEFAULT_MAP_INDEX_TEMPLATE", "STATE_KEY", "ModelRedAssessmentOperator", "as_list"]
+__all__ = ["DEFAULT_MAP_INDEX_TEMPLATE", "STATE_KEY", "ModelRedAssessmentOperator"]
 
 
 class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
@@ -81,7 +81,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     :param poll_interval: seconds between two status checks.
     :param timeout: seconds (or a ``timedelta``) the assessment may take before the task fails (and
         tries to cancel it); the task's ``execution_timeout`` also caps the wait, deferred or not.
-        Default 6 hours (``validation.DEFAULT_ASSESSMENT_TIMEOUT``): several times what a full red-team
+        Default 6 hours (``waiting.defaults.DEFAULT_ASSESSMENT_TIMEOUT``): several times what a full red-team
         run takes, so a stuck assessment ends the task the same day instead of never; ``None`` waits
         without a deadline of its own (only ``execution_timeout`` then ends it).
     :param min_score: quality gate: the lowest acceptable overall score (0..100, higher is safer).
@@ -96,8 +96,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     The gate parameters and ``asset`` need ``wait_for_completion=True``: without waiting there is no
     result to judge, so passing them is refused at DAG parse instead of being silently ignored.
 
-    Returns the JSON summary (see :func:`modelred_provider.summary.build_summary`), identical in every
-    mode; it is also pushed to XCom as ``assessment_summary`` before any failure is raised.
+    Returns the JSON summary (see :func:`modelred_provider.operators.summary.build_summary`), identical
+    in every mode; it is also pushed to XCom as ``assessment_summary`` before any failure is raised.
     """
 
     template_fields: Sequence[str] = (
@@ -270,7 +270,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         elif self.test_types is not None:
             kwargs["test_types"] = as_list(self.test_types, "test_types")
         else:
-            from modelred_provider.selection import select_probe_keys
+            from modelred_provider.operators.selection import select_probe_keys
 
             kwargs["test_types"] = select_probe_keys(
                 self.hook.get_probes(),

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.bases.sensor import PokeReturnValue
 
-from modelred_provider.completion import AssessmentCompletionMixin
-from modelred_provider.constants import DEFAULT_RETRY_BUDGET, ApiGeneration
-from modelred_provider.links import ModelRedAssessmentLink
-from modelred_provider.validation import (
-    DEFAULT_ASSESSMENT_TIMEOUT,
+from modelred_provider.api.vocabulary import ApiGeneration
+from modelred_provider.links.assessment import ModelRedAssessmentLink
+from modelred_provider.operators.completion import AssessmentCompletionMixin
+from modelred_provider.operators.validation import (
     add_asset_outlet,
     check_gate_params,
     check_identifier,
     check_positive,
     check_retry_budget,
 )
+from modelred_provider.waiting.defaults import DEFAULT_ASSESSMENT_TIMEOUT, DEFAULT_RETRY_BUDGET
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Asset, Context
 
-    from modelred_provider.polling import PollPolicy
+    from modelred_provider.waiting.policy import PollPolicy
 
 
 class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
@@ -54,7 +54,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     and alerts, as the operator names it (the assessment carries the model's id; it is resolved once).
 
     ``poke_interval``, ``timeout``, ``soft_fail`` and ``mode`` are the usual sensor parameters, except
-    that ``timeout`` defaults to 6 hours (``validation.DEFAULT_ASSESSMENT_TIMEOUT``, the operator's
+    that ``timeout`` defaults to 6 hours (``waiting.defaults.DEFAULT_ASSESSMENT_TIMEOUT``, the operator's
     default: several times a full red-team run) instead of Airflow's 7 days, and that both must be
     positive, finite numbers of seconds (or ``timedelta``): NaN, infinity and ``True`` are refused at
     DAG parse.
@@ -130,7 +130,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     def _execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        from modelred_provider.polling import PollPolicy
+        from modelred_provider.waiting.policy import PollPolicy
 
         deadline = self._deadline(context, float(self.timeout), from_try_start=True)
         try:
@@ -159,7 +159,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from modelred_provider.polling import PollPolicy
+        from modelred_provider.waiting.policy import PollPolicy
 
         if self._policy is None:
             self._policy = PollPolicy(
@@ -188,10 +188,11 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         from airflow.sdk.exceptions import AirflowSkipException
 
         from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentSensorTimeout
-        from modelred_provider.outcome import TerminationReason, parse_reason
+        from modelred_provider.operators.completion import reason_of
+        from modelred_provider.waiting.outcome import TerminationReason
 
         try:
-            if parse_reason(event) is TerminationReason.TIMEOUT:
+            if reason_of(event) is TerminationReason.TIMEOUT:
                 # An actionable alert: which model, the limit that passed, where to look.
                 assessment_id = str(event.get("assessment_id") or self.assessment_id)
                 assessment = self._fetch(assessment_id, self._api_generation())

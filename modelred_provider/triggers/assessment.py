@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from modelred_provider.api.models import ApiGeneration
-from modelred_provider.constants import DEFAULT_RETRY_BUDGET
-from modelred_provider.outcome import TerminationReason, make_event
-from modelred_provider.polling import PollPolicy, Step
+from modelred_provider.api.vocabulary import ApiGeneration
+from modelred_provider.operators.validation import check_positive
 from modelred_provider.triggers import shared
-from modelred_provider.validation import check_positive
+from modelred_provider.waiting.defaults import DEFAULT_RETRY_BUDGET
+from modelred_provider.waiting.outcome import TerminationReason, make_event
+from modelred_provider.waiting.policy import PollPolicy, Step
 
 if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from modelred_provider.api import errors as e
-from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.testing.emulator import ModelRedEmulator
 
 from .conftest import KEY, acme_pack, make_hook

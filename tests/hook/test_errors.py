@@ -6,7 +6,7 @@ import pytest
 
 from modelred_provider.api import errors as e
 from modelred_provider.api.errors import error_from_response
-from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 

@@ -8,7 +8,8 @@ import pytest
 
 from modelred_provider.api import endpoints
 from modelred_provider.api.errors import ModelRedConfigurationError, ModelRedNotFoundError
-from modelred_provider.api.models import ApiGeneration, AssessmentStatus
+from modelred_provider.api.models import AssessmentStatus
+from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 

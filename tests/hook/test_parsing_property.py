@@ -11,15 +11,8 @@ from hypothesis import strategies as st
 
 from modelred_provider.api import parsing
 from modelred_provider.api.errors import ModelRedAPIError, ModelRedError, ModelRedResponseError
-from modelred_provider.api.models import (
-    ApiGeneration,
-    Assessment,
-    AssessmentStatus,
-    Model,
-    ProbeIndex,
-    ProbePack,
-    Report,
-)
+from modelred_provider.api.models import Assessment, AssessmentStatus, Model, ProbeIndex, ProbePack, Report
+from modelred_provider.api.vocabulary import ApiGeneration
 
 FIELD_NAMES = [
     "id", "assessment_id", "assessmentId", "model_id", "modelId", "model", "status", "progress", "priority",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelred_provider.api import errors as e
-from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.connection import check_api_key, normalize_origin
 from modelred_provider.testing.emulator import ModelRedEmulator
 

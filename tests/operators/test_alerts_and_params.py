@@ -20,8 +20,8 @@ from modelred_provider.exceptions import (
 )
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
-from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
+from modelred_provider.waiting.outcome import TerminationReason, make_event
 
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
 KEYS = ["reverse_psychology", "instruction_override", "dan_classic"]

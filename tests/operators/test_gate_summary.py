@@ -7,7 +7,6 @@ import json
 import pytest
 
 from modelred_provider.api.models import (
-    ApiGeneration,
     Assessment,
     AssessmentStatus,
     Probe,
@@ -16,9 +15,10 @@ from modelred_provider.api.models import (
     Report,
     Vulnerability,
 )
-from modelred_provider.gate import QualityGate, count_vulnerabilities
-from modelred_provider.selection import select_probe_keys
-from modelred_provider.summary import build_summary, pass_rate_by_category, render_report
+from modelred_provider.api.vocabulary import ApiGeneration
+from modelred_provider.operators.gate import QualityGate, count_vulnerabilities
+from modelred_provider.operators.selection import select_probe_keys
+from modelred_provider.operators.summary import build_summary, pass_rate_by_category, render_report
 
 REPORT = Report(
     overall_score=62.5,

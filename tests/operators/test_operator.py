@@ -13,16 +13,15 @@ from airflow.sdk.exceptions import TaskDeferred
 from modelred_task_context import FakeStateStore, FakeTI, make_context
 
 from modelred_provider.exceptions import (
-    ModelRedAssessmentCancelledError,
+    ModelRedAssessmentError,
     ModelRedAssessmentFailedError,
-    ModelRedAssessmentPollingError,
     ModelRedAssessmentTimeoutError,
     ModelRedQualityGateError,
 )
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.operators.assessment import STATE_KEY, ModelRedAssessmentOperator
-from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
+from modelred_provider.waiting.outcome import TerminationReason, make_event
 
 # Short assessments keep the suite fast; the waits below are sized for them.
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
@@ -176,10 +175,11 @@ def test_execute_complete_cancelled(modelred_emulator, modelred_connection):
     aid = hook.create_assessment("stuck-model", test_types=_keys(modelred_connection)).id
     hook.close()
     modelred_emulator.cancel_assessment(aid)
-    with pytest.raises(ModelRedAssessmentCancelledError):
+    with pytest.raises(ModelRedAssessmentError) as caught:
         _op(modelred_connection).execute_complete(
             make_context(), make_event(TerminationReason.CANCELLED, aid, "cancelled", "CANCELLED")
         )
+    assert caught.value.reason == "cancelled" and type(caught.value) is ModelRedAssessmentError
 
 
 def test_execute_complete_timeout_tries_to_cancel(modelred_emulator, modelred_connection, capfd):
@@ -195,10 +195,11 @@ def test_execute_complete_timeout_tries_to_cancel(modelred_emulator, modelred_co
 
 
 def test_execute_complete_error(modelred_emulator, modelred_connection):
-    with pytest.raises(ModelRedAssessmentPollingError, match="budget"):
+    with pytest.raises(ModelRedAssessmentError, match="budget") as caught:
         _op(modelred_connection).execute_complete(
             make_context(), make_event(TerminationReason.ERROR, "a1", "retry budget exhausted", None)
         )
+    assert caught.value.reason == "error"
 
 
 def test_retry_reattaches_to_the_running_assessment(modelred_emulator, modelred_connection):

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from modelred_provider.gate import check_severities
-from modelred_provider.operators.assessment import ModelRedAssessmentOperator, as_list
+from modelred_provider.operators.assessment import ModelRedAssessmentOperator
+from modelred_provider.operators.validation import as_list, check_severities
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 
 _PROBE = """
@@ -24,14 +24,18 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 
 
 _PARSE_TIME_MODULES = {
-    "modelred_provider.completion",
-    "modelred_provider.constants",
+    "modelred_provider.api",
+    "modelred_provider.api.vocabulary",
     "modelred_provider.links",
+    "modelred_provider.links.assessment",
     "modelred_provider.operators",
     "modelred_provider.operators.assessment",
+    "modelred_provider.operators.completion",
+    "modelred_provider.operators.validation",
     "modelred_provider.sensors",
     "modelred_provider.sensors.assessment",
-    "modelred_provider.validation",
+    "modelred_provider.waiting",
+    "modelred_provider.waiting.defaults",
 }
 
 
@@ -69,24 +73,15 @@ def test_importing_operator_and_sensor_imports_no_transport():
     )
 
 
-def test_constants_are_the_single_source_their_old_homes_re_export():
-    # The names moved out of api.models / gate for a cheap DAG parse must stay the same objects there.
-    from modelred_provider import constants, gate, validation
-    from modelred_provider.api import models
+def test_every_wait_defaults_to_the_one_retry_budget():
     from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
+    from modelred_provider.waiting.defaults import DEFAULT_RETRY_BUDGET
 
-    assert models.ApiGeneration is constants.ApiGeneration
-    assert (models.PRIORITIES, models.SEVERITIES, models.RISK_LEVELS) == (
-        constants.PRIORITIES,
-        constants.SEVERITIES,
-        constants.RISK_LEVELS,
-    )
-    assert gate.check_severities is validation.check_severities and gate.as_list is validation.as_list
-    # The trigger's default budget is the operators' one: one definition, in constants.
-    assert ModelRedAssessmentTrigger("a", "c").retry_budget == constants.DEFAULT_RETRY_BUDGET
+    assert ModelRedAssessmentTrigger("a", "c").retry_budget == DEFAULT_RETRY_BUDGET
     assert ModelRedAssessmentOperator(task_id="t", model="m", test_types=["dan"]).retry_budget == (
-        constants.DEFAULT_RETRY_BUDGET
+        DEFAULT_RETRY_BUDGET
     )
+    assert ModelRedAssessmentSensor(task_id="s", assessment_id="a").retry_budget == DEFAULT_RETRY_BUDGET
 
 
 def _op(**kwargs):

@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelred_provider.api import parsing
-from modelred_provider.api.models import SEVERITIES, Assessment, AssessmentStatus, Report
-from modelred_provider.gate import QualityGate, count_vulnerabilities
-from modelred_provider.summary import build_summary
+from modelred_provider.api.models import Assessment, AssessmentStatus, Report
+from modelred_provider.api.vocabulary import SEVERITIES
+from modelred_provider.operators.gate import QualityGate, count_vulnerabilities
+from modelred_provider.operators.summary import build_summary
 
 KEY = "mr_s3cr3t_kEy_9f8e7d6c"
 #: The part of the key after its public prefix: not even that may leak.

@@ -95,7 +95,7 @@ def test_an_echoed_key_in_an_assessment_never_reaches_the_summary(
 ) -> None:
     """The server puts the key, JSON-escaped, into a FAILED assessment's error and a report's text:
     the parsed assessment, the summary (what goes to XCom) and the log report hold ``***``."""
-    from modelred_provider.summary import build_summary, render_report
+    from modelred_provider.operators.summary import build_summary, render_report
 
     echo = _escaped(SECRET)
     raw = json.dumps(

@@ -17,12 +17,12 @@ from hook.servers import scripted_server
 
 from modelred_provider.api import parsing
 from modelred_provider.api.models import Assessment, AssessmentStatus
-from modelred_provider.exceptions import ModelRedAssessmentCancelledError, ModelRedAssessmentTimeoutError
+from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentTimeoutError
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
-from modelred_provider.polling import PollPolicy
+from modelred_provider.operators.summary import build_summary, render_report
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
-from modelred_provider.summary import build_summary, render_report
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
+from modelred_provider.waiting.policy import PollPolicy
 
 from .test_gate_fails_closed import SECRET, hostile_server_script, set_connection, task_context
 
@@ -189,8 +189,9 @@ def test_an_alias_ends_the_wait_and_stays_visible_as_raw(monkeypatch, capfd):
             timeout=10,
         )
         context = task_context()
-        with pytest.raises(ModelRedAssessmentCancelledError) as info:
+        with pytest.raises(ModelRedAssessmentError) as info:
             op.execute(context)
+    assert info.value.reason == "cancelled"
     summary = context["ti"].xcom["assessment_summary"]
     assert (summary["status"], summary["status_raw"]) == ("CANCELLED", "Canceled")
     assert info.value.summary == summary

@@ -11,13 +11,13 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 from modelred_task_context import FakeTI, make_context
 
 from modelred_provider.exceptions import (
+    ModelRedAssessmentError,
     ModelRedAssessmentFailedError,
-    ModelRedAssessmentPollingError,
     ModelRedQualityGateError,
 )
 from modelred_provider.hooks.modelred import ModelRedHook
-from modelred_provider.outcome import TerminationReason, make_event
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
+from modelred_provider.waiting.outcome import TerminationReason, make_event
 
 # Short assessments keep the suite fast; the waits below are sized for them.
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
@@ -153,7 +153,7 @@ def test_unknown_assessment_same_outcome_in_poke_and_deferrable(
     modelred_emulator, modelred_connection, soft_fail
 ):
     # A 404 is permanent: both modes end through the same completion (a skip with soft_fail).
-    expected = AirflowSkipException if soft_fail else ModelRedAssessmentPollingError
+    expected = AirflowSkipException if soft_fail else ModelRedAssessmentError
     for deferrable in (False, True):
         sensor = _sensor(
             modelred_connection, "asm_does_not_exist", soft_fail=soft_fail, deferrable=deferrable

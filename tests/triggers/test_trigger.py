@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from modelred_provider.api.models import ApiGeneration
+from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 

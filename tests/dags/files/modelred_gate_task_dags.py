@@ -21,8 +21,8 @@ with DAG("mr_gate_in_task", schedule=None, start_date=datetime(2026, 1, 1), catc
 
     @task
     def gate(summary: dict[str, Any]) -> dict[str, Any]:
-        from modelred_provider.gate import QualityGate
         from modelred_provider.hooks.modelred import ModelRedHook
+        from modelred_provider.operators.gate import QualityGate
 
         with ModelRedHook() as hook:
             report = hook.get_assessment(summary["assessment_id"]).report

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelred_provider.api.models import SEVERITIES, Assessment, ProbeResult, Report
-from modelred_provider.gate import GateVerdict, count_vulnerabilities
-from modelred_provider.validation import normalize_level
+from modelred_provider.api.models import Assessment, ProbeResult, Report
+from modelred_provider.api.vocabulary import SEVERITIES, normalize_level
+from modelred_provider.operators.gate import GateVerdict, count_vulnerabilities
 
 _SEVERITY_RANK = {sev: i for i, sev in enumerate(SEVERITIES)}  # critical first
 

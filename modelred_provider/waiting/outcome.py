@@ -1,8 +1,9 @@
 """One source of truth for how an assessment's status ends a wait, shared by sync and async code.
 
 * :func:`reason_for_status` maps a terminal :class:`AssessmentStatus` to a :class:`TerminationReason`.
-* :data:`REASON_EXCEPTIONS` maps each failing reason to the exception class the operator and the
-  sensor raise. The class never depends on message text.
+* :func:`make_event` builds the event every wait ends with (the trigger's, and the in-process wait's);
+  :func:`parse_reason` reads its reason back. Which exception a task raises for a reason is the
+  operator side's business (``operators/completion.py``); nothing here imports Airflow.
 """
 
 from __future__ import annotations
@@ -11,13 +12,6 @@ from enum import Enum
 from typing import Any
 
 from modelred_provider.api.models import AssessmentStatus
-from modelred_provider.exceptions import (
-    ModelRedAssessmentCancelledError,
-    ModelRedAssessmentError,
-    ModelRedAssessmentFailedError,
-    ModelRedAssessmentPollingError,
-    ModelRedAssessmentTimeoutError,
-)
 
 
 class TerminationReason(str, Enum):
@@ -34,13 +28,6 @@ _STATUS_REASONS = {
     AssessmentStatus.COMPLETED: TerminationReason.COMPLETED,
     AssessmentStatus.FAILED: TerminationReason.FAILED,
     AssessmentStatus.CANCELLED: TerminationReason.CANCELLED,
-}
-
-REASON_EXCEPTIONS: dict[TerminationReason, type[ModelRedAssessmentError]] = {
-    TerminationReason.FAILED: ModelRedAssessmentFailedError,
-    TerminationReason.CANCELLED: ModelRedAssessmentCancelledError,
-    TerminationReason.TIMEOUT: ModelRedAssessmentTimeoutError,
-    TerminationReason.ERROR: ModelRedAssessmentPollingError,
 }
 
 
@@ -67,15 +54,13 @@ def make_event(
 
 
 def parse_reason(event: Any) -> TerminationReason:
-    """Read the reason from an event payload; a malformed event is a clear error, not a KeyError."""
+    """Read the reason from an event payload; a malformed event is a ``ValueError`` saying what is wrong."""
     if not isinstance(event, dict) or "reason" not in event:
-        raise ModelRedAssessmentPollingError(
-            f"Malformed ModelRed trigger event {event!r}: expected a dict with a 'reason' key."
-        )
+        raise ValueError(f"Malformed ModelRed trigger event {event!r}: expected a dict with a 'reason' key.")
     try:
         return TerminationReason(event["reason"])
     except ValueError:
-        raise ModelRedAssessmentPollingError(
+        raise ValueError(
             f"Unknown termination reason {event['reason']!r} in ModelRed trigger event; "
             f"expected one of {[r.value for r in TerminationReason]}."
         ) from None

@@ -19,8 +19,8 @@ from typing import Any
 
 from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.models import Assessment
-from modelred_provider.constants import DEFAULT_POLL_MAX_WAIT
-from modelred_provider.outcome import TerminationReason, make_event, reason_for_status
+from modelred_provider.waiting.defaults import DEFAULT_POLL_MAX_WAIT
+from modelred_provider.waiting.outcome import TerminationReason, make_event, reason_for_status
 
 #: Longest pause between two polls after transient failures (seconds).
 MAX_BACKOFF = 300.0

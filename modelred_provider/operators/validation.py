@@ -12,32 +12,10 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelred_provider.constants import RISK_LEVELS, SEVERITIES
+from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
-
-#: The default ``timeout`` of the operator and the sensor: 6 hours. A stuck assessment must not hold the
-#: gate (or a worker or triggerer slot) forever, and a red-team run is long: ModelRed's own SDK waits
-#: 60 minutes by default, and running the whole probe catalogue one probe after another takes about
-#: half an hour by the catalogue's ``estimated_time`` figures (1,785 s for the 34 probes the emulator
-#: serves); a queue behind "Maximum concurrent assessments reached" or a low priority adds to it. Six
-#: hours is several times the longest of these and still ends a stuck assessment the same working day.
-DEFAULT_ASSESSMENT_TIMEOUT = 6 * 60 * 60.0
-
-
-def normalize_level(value: Any) -> str | None:
-    """The one spelling of a severity or a risk level, used by the parameter checks, the report parser,
-    the gate and the summary: case and surrounding or repeated whitespace do not count
-    (``"Critical "`` -> ``"critical"``). ``None`` when there is no text (missing, empty, not a string).
-
-    The result is not checked against the known levels: callers compare it with ``SEVERITIES`` or
-    ``RISK_LEVELS`` and treat anything else as unknown (which a gate never lets pass).
-    """
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
-    text = " ".join(str(value).split()).lower()
-    return text or None
 
 
 def _is_number(value: Any) -> bool:

@@ -1,7 +1,8 @@
 """The quality gate: does a finished assessment meet the bar to ship the model?
 
 Pure functions over :class:`~modelred_provider.api.models.Report`; used by the operator and the sensor
-when a task ends (never at DAG parse: the parameter checks are in :mod:`modelred_provider.validation`).
+when a task ends (never at DAG parse: the parameter checks are in
+:mod:`modelred_provider.operators.validation`).
 
 The gate fails closed: a criterion the report does not carry what it needs for fails, with a reason
 that says what was missing. See :meth:`QualityGate.evaluate` for the rules.
@@ -14,17 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelred_provider.constants import RISK_LEVELS, SEVERITIES
-
-# The parameter checks live in a module the DAG processor can afford; still importable from here.
-from modelred_provider.validation import (
-    as_list,
-    check_min_score,
-    check_risk_level,
-    check_severities,
-    is_templated,
-    normalize_level,
-)
+from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
+from modelred_provider.operators.validation import check_min_score, check_risk_level, check_severities
 
 if TYPE_CHECKING:
     from modelred_provider.api.models import Report
@@ -32,13 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GateVerdict",
     "QualityGate",
-    "as_list",
-    "check_min_score",
-    "check_risk_level",
-    "check_severities",
     "count_vulnerabilities",
-    "is_templated",
-    "normalize_level",
     "unknown_severities",
 ]
 
@@ -83,7 +69,7 @@ class QualityGate:
 
         Fail closed: when the report does not carry what a criterion needs, that criterion fails
         and its reason says what was missing. Severities and risk levels are compared after
-        :func:`~modelred_provider.validation.normalize_level` (case and whitespace do not count).
+        :func:`~modelred_provider.api.vocabulary.normalize_level` (case and whitespace do not count).
 
         * ``min_score``: fails when there is no report, no score, a score that is not a finite number
           (NaN, a string the parser could not read) or one outside 0..100, or a score below it.

@@ -13,14 +13,16 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from modelred_provider.links import XCOM_ASSESSMENT_ID, XCOM_ASSESSMENT_URL
+from modelred_provider.links.assessment import XCOM_ASSESSMENT_ID, XCOM_ASSESSMENT_URL
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
 
-    from modelred_provider.api.models import ApiGeneration, Assessment
-    from modelred_provider.gate import GateVerdict
+    from modelred_provider.api.models import Assessment
+    from modelred_provider.api.vocabulary import ApiGeneration
     from modelred_provider.hooks.modelred import ModelRedHook
+    from modelred_provider.operators.gate import GateVerdict
+    from modelred_provider.waiting.outcome import TerminationReason
 
 #: XCom key of the summary, pushed whatever the outcome (also the return value on success).
 XCOM_SUMMARY = "assessment_summary"
@@ -47,11 +49,6 @@ class AssessmentCompletionMixin:
         log: Logger
 
         def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any: ...
-
-    @property
-    def owns_assessment(self) -> bool:
-        """Deprecated alias of :attr:`cancel_on_kill`."""
-        return self.cancel_on_kill
 
     @cached_property
     def hook(self) -> ModelRedHook:
@@ -86,7 +83,7 @@ class AssessmentCompletionMixin:
     ) -> Any:
         """Finish now if terminal; else defer to the trigger or wait here (the hook's one sync wait
         loop, on the same policy as the trigger). Returns the summary."""
-        from modelred_provider.polling import PollPolicy
+        from modelred_provider.waiting.policy import PollPolicy
 
         policy = PollPolicy(
             assessment.id, poll_interval=poll_interval, deadline=deadline, retry_budget=self.retry_budget
@@ -188,10 +185,10 @@ class AssessmentCompletionMixin:
             ModelRedAssessmentTimeoutError,
             ModelRedQualityGateError,
         )
-        from modelred_provider.gate import QualityGate
-        from modelred_provider.outcome import REASON_EXCEPTIONS, TerminationReason, parse_reason
+        from modelred_provider.operators.gate import QualityGate
+        from modelred_provider.waiting.outcome import TerminationReason
 
-        reason = parse_reason(event)
+        reason = reason_of(event)
         assessment_id = str(event.get("assessment_id") or "")
         message = str(event.get("message") or "")
         summary = None
@@ -236,8 +233,7 @@ class AssessmentCompletionMixin:
                 assessment_id=assessment_id,
                 summary=summary,
             )
-        exc_class = REASON_EXCEPTIONS[reason]
-        if exc_class is ModelRedAssessmentFailedError:
+        if reason is TerminationReason.FAILED:
             server_error = assessment.error_message if assessment else None
             self._forget(context)  # final, not retried (see exceptions.py): a cleared rerun launches anew
             raise ModelRedAssessmentFailedError(
@@ -246,16 +242,17 @@ class AssessmentCompletionMixin:
                 assessment_id=assessment_id,
                 summary=summary,
             )
-        raise exc_class(
+        raise ModelRedAssessmentError(  # cancelled, or the wait was abandoned: retried
             message or f"Assessment {assessment_id}: {reason.value}",
             assessment_id=assessment_id,
             summary=summary,
+            reason=reason.value,
         )
 
     def _publish(
         self, context: Context, assessment: Assessment, verdict: GateVerdict | None
     ) -> dict[str, Any]:
-        from modelred_provider.summary import build_summary, render_report
+        from modelred_provider.operators.summary import build_summary, render_report
 
         url = self._url(assessment)
         summary = build_summary(assessment, url=url, model=self._model_label(assessment), gate=verdict)
@@ -314,3 +311,14 @@ class AssessmentCompletionMixin:
             return self.hook.assessment_url(assessment_id)
         except Exception:
             return assessment_id
+
+
+def reason_of(event: Any) -> TerminationReason:
+    """The reason a wait's event carries; a malformed event (never one of ours) fails the task clearly."""
+    from modelred_provider.exceptions import ModelRedAssessmentError
+    from modelred_provider.waiting.outcome import parse_reason
+
+    try:
+        return parse_reason(event)
+    except ValueError as error:
+        raise ModelRedAssessmentError(f"Malformed ModelRed trigger event: {error}") from None

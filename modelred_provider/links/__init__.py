@@ -1,0 +1,1 @@
+"""Extra links from a task to ModelRed."""
