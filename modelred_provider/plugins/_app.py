@@ -1,0 +1,157 @@
+"""The web app mounted by the api-server at ``/modelred``: two pages and their JSON.
+
+Authentication and authorisation are the api-server's own: ``get_user`` (the JWT cookie or bearer
+token; 401 without one), ``requires_access_dag`` on XCom (the check Airflow's XCom routes run) and the
+auth manager's readable DAG ids, which bound every query. Nothing here calls ModelRed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from modelred_provider.plugins import _render, _store
+
+URL_PREFIX = "/modelred"
+_DEFAULT_LIMIT = 1000
+
+# The pages run no script and load nothing: inline styles, inline SVG; framed only by Airflow's UI.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+        "frame-ancestors 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _readable_dag_ids(user: GetUserDep, session: SessionDep) -> set[str]:
+    """The DAG ids this user may read (what Airflow's own listings filter on)."""
+    return set(get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session))
+
+
+_ReadableDep = Annotated[set[str], Depends(_readable_dag_ids)]
+_CAN_READ_XCOM = [Depends(requires_access_dag("GET", DagAccessEntity.XCOM))]
+_LimitQuery = Annotated[int, Query(ge=1, le=_store.MAX_LIMIT)]
+_OffsetQuery = Annotated[int, Query(ge=0)]
+
+router = APIRouter()
+
+
+def _airflow_base(request: Request) -> str:
+    """Airflow's own path prefix (empty at the root): the mount's root path without our prefix."""
+    root = str(request.scope.get("root_path") or "")
+    return root[: -len(URL_PREFIX)] if root.endswith(URL_PREFIX) else ""
+
+
+def _map_index(raw: str | None) -> int:
+    # The UI substitutes {MAP_INDEX} only for mapped tasks; anything else is the unmapped -1.
+    try:
+        return int(raw) if raw is not None else -1
+    except ValueError:
+        return -1
+
+
+def _html(content: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(content, status_code=status_code, headers=_HEADERS)
+
+
+def _json(content: Any) -> JSONResponse:
+    return JSONResponse(content, headers=_HEADERS)
+
+
+def _history(
+    session: Any, readable: set[str], dag_id: str | None, model: str | None, limit: int, offset: int
+) -> list[_store.Run]:
+    return _store.history(session, readable, dag_id=dag_id, model=model, limit=limit, offset=offset)
+
+
+@router.get("/", dependencies=_CAN_READ_XCOM, response_class=HTMLResponse)
+def history_page(
+    request: Request,
+    readable: _ReadableDep,
+    session: SessionDep,
+    dag_id: str | None = None,
+    model: str | None = None,
+    limit: _LimitQuery = _DEFAULT_LIMIT,
+    offset: _OffsetQuery = 0,
+) -> HTMLResponse:
+    runs = _history(session, readable, dag_id, model, limit, offset)
+    dags, models = _store.facets(session, readable)
+    return _html(
+        _render.history_page(
+            runs,
+            dags=dags,
+            models=models,
+            dag_id=dag_id,
+            model=model,
+            limit=limit,
+            offset=offset,
+            base=_airflow_base(request),
+        )
+    )
+
+
+@router.get("/api/history", dependencies=_CAN_READ_XCOM)
+def history_json(
+    readable: _ReadableDep,
+    session: SessionDep,
+    dag_id: str | None = None,
+    model: str | None = None,
+    limit: _LimitQuery = _DEFAULT_LIMIT,
+    offset: _OffsetQuery = 0,
+) -> JSONResponse:
+    runs = _history(session, readable, dag_id, model, limit, offset)
+    return _json({"limit": limit, "offset": offset, "runs": [r.as_json() for r in runs]})
+
+
+@router.get("/ti/{dag_id}/{run_id}/{task_id}", dependencies=_CAN_READ_XCOM, response_class=HTMLResponse)
+def task_page(
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    readable: _ReadableDep,
+    session: SessionDep,
+    map_index: str | None = None,
+) -> HTMLResponse:
+    index = _map_index(map_index)
+    current, trend = (
+        _store.task_report(session, dag_id, run_id, task_id, index) if dag_id in readable else (None, [])
+    )
+    if current is None:
+        return _html(_render.no_report_page(dag_id, run_id, task_id, index))
+    return _html(_render.ti_page(current, trend, _airflow_base(request)))
+
+
+@router.get("/api/ti/{dag_id}/{run_id}/{task_id}", dependencies=_CAN_READ_XCOM)
+def task_json(
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    readable: _ReadableDep,
+    session: SessionDep,
+    map_index: str | None = None,
+) -> JSONResponse:
+    index = _map_index(map_index)
+    current, trend = (
+        _store.task_report(session, dag_id, run_id, task_id, index) if dag_id in readable else (None, [])
+    )
+    if current is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No ModelRed summary for this task instance")
+    return _json({"current": current.as_json(), "trend": [r.as_json() for r in trend]})
+
+
+def create_app() -> FastAPI:
+    """The app the plugin mounts (built by the api-server on the first request)."""
+    app = FastAPI(title="ModelRed", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(router)
+    return app

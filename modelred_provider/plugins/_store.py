@@ -1,0 +1,259 @@
+"""Reading the summaries our tasks pushed to XCom, from Airflow's metadata database only.
+
+Every query is bounded (``LIMIT``) and restricted to the DAG ids the caller may read. A summary is
+plain JSON; :func:`clean_summary` keeps only the fields the pages show, coerced to their types, so
+nothing else that might sit in an XCom value (and no string shaped like an API key) reaches a page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from sqlalchemy import and_, select
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from sqlalchemy.sql import Select
+
+#: The XCom key our operator and sensor push their summary under (``XCOM_SUMMARY`` in the provider's
+#: completion code). Repeated here on purpose: the plugin depends on the stored data, not on the task code.
+SUMMARY_KEY = "assessment_summary"
+
+#: The most summaries one request reads (the history page's page size is at most this).
+MAX_LIMIT = 5000
+#: Points of a task's trend chart.
+TREND_POINTS = 30
+#: Entries of the DAG and model filters.
+MAX_FACETS = 500
+
+# A ModelRed API key (mr_ and at least 9 more characters): never shown, even if a server echoed one.
+_KEY_SHAPE = re.compile(r"mr_[A-Za-z0-9_\-+/=.~]{9,}")
+_TEXT_LIMIT = 2000
+_LIST_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Run:
+    """One task's summary: where it came from and what it said (cleaned)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int | None
+    when: datetime
+    summary: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return str(self.summary.get("model") or "(unknown model)")
+
+    @property
+    def score(self) -> float | None:
+        score = self.summary.get("score")
+        return float(score) if isinstance(score, (int, float)) else None
+
+    @property
+    def verdict(self) -> str:
+        """``passed``, ``failed`` (the gate's verdict), or the status when no gate ran."""
+        gate = self.summary.get("gate")
+        if isinstance(gate, dict):
+            return "passed" if gate.get("passed") else "failed"
+        return str(self.summary.get("status") or "unknown").lower()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "try_number": self.try_number,
+            "when": self.when.isoformat(),
+            "verdict": self.verdict,
+            "summary": self.summary,
+        }
+
+
+def _text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return _KEY_SHAPE.sub("mr_***", str(value))[:limit]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _link(value: Any) -> str | None:
+    """The assessment's page: http(s) only, without credentials, query or fragment."""
+    text = _text(value)
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def clean_summary(raw: Any) -> dict[str, Any] | None:
+    """The fields the pages show, typed; ``None`` when ``raw`` is not a summary."""
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, dict) or "assessment_id" not in raw:
+        return None
+    totals: dict[str, Any] = raw["totals"] if isinstance(raw.get("totals"), dict) else {}
+    rates = raw.get("pass_rate_by_category")
+    vulns = raw.get("vulnerabilities_by_severity")
+    probes = raw.get("failing_probes")
+    gate = raw.get("gate")
+    reasons = gate.get("reasons") if isinstance(gate, dict) else None
+    return {
+        "assessment_id": _text(raw.get("assessment_id"), 200),
+        "url": _link(raw.get("url")),
+        "status": _text(raw.get("status"), 40),
+        "model": _text(raw.get("model"), 250),
+        "score": _number(raw.get("score")),
+        "risk_level": _text(raw.get("risk_level"), 40),
+        "totals": {k: _count(totals.get(k)) for k in ("tests", "passed", "failed")},
+        "pass_rate_by_category": {
+            str(_text(k, 200)): _number(v) for k, v in list(rates.items())[:_LIST_LIMIT]
+        }
+        if isinstance(rates, dict)
+        else {},
+        "vulnerabilities_by_severity": {
+            str(_text(k, 40)): _count(v) for k, v in list(vulns.items())[:_LIST_LIMIT]
+        }
+        if isinstance(vulns, dict)
+        else {},
+        "vulnerabilities_unknown": _text(raw.get("vulnerabilities_unknown")),
+        "failing_probes": [str(_text(p, 200)) for p in probes[:_LIST_LIMIT]]
+        if isinstance(probes, list)
+        else [],
+        "error": _text(raw.get("error")),
+        "gate": {
+            "passed": bool(gate.get("passed")),
+            "reasons": [str(_text(r)) for r in reasons[:_LIST_LIMIT]] if isinstance(reasons, list) else [],
+        }
+        if isinstance(gate, dict)
+        else None,
+    }
+
+
+def _model_column() -> Any:
+    return XComModel.value["model"].as_string()
+
+
+def _base_query(readable: Collection[str]) -> Select:
+    return (
+        select(
+            XComModel.dag_id,
+            XComModel.run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.timestamp,
+            XComModel.value,
+            TaskInstance.try_number,
+        )
+        .outerjoin(
+            TaskInstance,
+            and_(
+                TaskInstance.dag_id == XComModel.dag_id,
+                TaskInstance.run_id == XComModel.run_id,
+                TaskInstance.task_id == XComModel.task_id,
+                TaskInstance.map_index == XComModel.map_index,
+            ),
+        )
+        .where(XComModel.key == SUMMARY_KEY, XComModel.dag_id.in_(sorted(readable)))
+    )
+
+
+def _runs(session: Session, query: Select) -> list[Run]:
+    runs = []
+    for dag_id, run_id, task_id, map_index, when, value, try_number in session.execute(query):
+        summary = clean_summary(value)
+        if summary is not None:
+            runs.append(Run(dag_id, run_id, task_id, map_index, try_number, when, summary))
+    return runs
+
+
+def history(
+    session: Session,
+    readable: Collection[str],
+    *,
+    dag_id: str | None = None,
+    model: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Run]:
+    """The newest summaries first, at most ``limit`` from ``offset``, of DAGs in ``readable``."""
+    if not readable:
+        return []
+    query = _base_query(readable)
+    if dag_id:
+        query = query.where(XComModel.dag_id == dag_id)
+    if model:
+        query = query.where(_model_column() == model)
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    query = query.order_by(XComModel.timestamp.desc()).limit(limit).offset(max(0, int(offset)))
+    return _runs(session, query)
+
+
+def facets(session: Session, readable: Collection[str]) -> tuple[list[str], list[str]]:
+    """The DAG ids and models that have summaries (for the filters), at most ``MAX_FACETS`` each."""
+    if not readable:
+        return [], []
+    where = (XComModel.key == SUMMARY_KEY, XComModel.dag_id.in_(sorted(readable)))
+    dags = session.scalars(
+        select(XComModel.dag_id).where(*where).distinct().order_by(XComModel.dag_id).limit(MAX_FACETS)
+    ).all()
+    model = _model_column()
+    models = session.scalars(
+        select(model).where(*where, model.is_not(None)).distinct().order_by(model).limit(MAX_FACETS)
+    ).all()
+    return [str(d) for d in dags], [m for m in (_text(m, 250) for m in models) if m]
+
+
+def task_report(
+    session: Session, dag_id: str, run_id: str, task_id: str, map_index: int
+) -> tuple[Run | None, list[Run]]:
+    """This task instance's summary and its model's summaries of the same task up to it (oldest first)."""
+    query = _base_query([dag_id]).where(
+        XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.map_index == map_index
+    )
+    found = _runs(session, query.limit(1))
+    if not found:
+        return None, []
+    current = found[0]
+    trend_query = (
+        _base_query([dag_id])
+        .where(
+            XComModel.task_id == task_id,
+            XComModel.timestamp <= current.when,
+            _model_column() == current.summary["model"],
+        )
+        .order_by(XComModel.timestamp.desc())
+        .limit(TREND_POINTS)
+    )
+    trend = _runs(session, trend_query) if current.summary["model"] else [current]
+    if not any(r.run_id == run_id and r.map_index == map_index for r in trend):
+        trend = [current, *trend[: TREND_POINTS - 1]]
+    return current, sorted(trend, key=lambda r: r.when)
