@@ -19,6 +19,14 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
+__all__ = [
+    "ModelRedAssessmentError",
+    "ModelRedAssessmentFailedError",
+    "ModelRedAssessmentSensorTimeout",
+    "ModelRedAssessmentTimeoutError",
+    "ModelRedQualityGateError",
+]
+
 
 class ModelRedAssessmentError(AirflowException):
     """An assessment did not end in a usable, passing result (retried by Airflow).

@@ -6,6 +6,10 @@ from typing import Any
 
 from modelred_provider import __version__
 
+__all__ = [
+    "get_provider_info",
+]
+
 
 def get_provider_info() -> dict[str, Any]:
     return {

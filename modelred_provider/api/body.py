@@ -24,6 +24,19 @@ from typing import Any
 
 from modelred_provider.api.errors import ModelRedResponseError
 
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "INLINE_JSON_BYTES",
+    "JSON_SLICE_BYTES",
+    "READ_CHUNK_BYTES",
+    "BodyDecoder",
+    "ModelRedResponseTooLargeError",
+    "announced_too_large",
+    "decode_steps",
+    "run_steps",
+]
+
 #: The default cap on a decoded answer: far above the largest real report (a few MiB).
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 #: What the transports ask for (and all they accept).

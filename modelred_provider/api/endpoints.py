@@ -15,18 +15,33 @@ from modelred_provider.api.errors import ModelRedConfigurationError
 from modelred_provider.api.models import AssessmentStatus
 from modelred_provider.api.vocabulary import PRIORITIES, ApiGeneration
 
-RES, V2 = ApiGeneration.RESOURCES, ApiGeneration.V2
+__all__ = [
+    "ENDPOINTS",
+    "V2_PAGE_SIZE",
+    "RequestSpec",
+    "cancel_assessment",
+    "create_assessment",
+    "get_assessment",
+    "get_model",
+    "list_assessments",
+    "list_models",
+    "list_probe_packs",
+    "list_probes",
+    "status_filter",
+]
+
+_RES, _V2 = ApiGeneration.RESOURCES, ApiGeneration.V2
 
 #: Page sizes: the SDK caps model pages at 100 and always asks 200 probes.
-MODEL_PAGE_SIZE = 100
-PROBE_PAGE_SIZE = 200
+_MODEL_PAGE_SIZE = 100
+_PROBE_PAGE_SIZE = 200
 #: The largest v2 page asked (the SDK never asks more than 100); the default of the v2 lists. The
 #: hook's own lists ask ``ModelRedHook.page_size`` (50); the triggers' shared list asks this.
 V2_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class _Endpoint:
     operation: str  # words used in error messages and logs, e.g. "get assessment"
     method: str
     paths: dict[ApiGeneration, str]
@@ -42,24 +57,24 @@ class Endpoint:
         return template.format(**{k: quote(v, safe="") for k, v in ids.items()})
 
 
-ENDPOINTS: dict[str, Endpoint] = {
-    "list_models": Endpoint("list models", "GET", {RES: "/api/models", V2: "/api/models"}),
-    "get_model": Endpoint("get model", "GET", {RES: "/api/models/{id}"}),
-    "list_probes": Endpoint("list probes", "GET", {RES: "/api/probes"}),
-    "list_probe_packs": Endpoint("list probe packs", "GET", {V2: "/api/v2/probes"}),
-    "list_imported_probe_packs": Endpoint(
-        "list imported probe packs", "GET", {V2: "/api/v2/probes/imported"}
+ENDPOINTS: dict[str, _Endpoint] = {
+    "list_models": _Endpoint("list models", "GET", {_RES: "/api/models", _V2: "/api/models"}),
+    "get_model": _Endpoint("get model", "GET", {_RES: "/api/models/{id}"}),
+    "list_probes": _Endpoint("list probes", "GET", {_RES: "/api/probes"}),
+    "list_probe_packs": _Endpoint("list probe packs", "GET", {_V2: "/api/v2/probes"}),
+    "list_imported_probe_packs": _Endpoint(
+        "list imported probe packs", "GET", {_V2: "/api/v2/probes/imported"}
     ),
-    "create_assessment": Endpoint(
-        "create assessment", "POST", {RES: "/api/assessments", V2: "/api/v2/assessments"}
+    "create_assessment": _Endpoint(
+        "create assessment", "POST", {_RES: "/api/assessments", _V2: "/api/v2/assessments"}
     ),
-    "get_assessment": Endpoint(
-        "get assessment", "GET", {RES: "/api/assessments/{id}", V2: "/api/v2/assessments/{id}"}
+    "get_assessment": _Endpoint(
+        "get assessment", "GET", {_RES: "/api/assessments/{id}", _V2: "/api/v2/assessments/{id}"}
     ),
-    "list_assessments": Endpoint(
-        "list assessments", "GET", {RES: "/api/assessments", V2: "/api/v2/assessments"}
+    "list_assessments": _Endpoint(
+        "list assessments", "GET", {_RES: "/api/assessments", _V2: "/api/v2/assessments"}
     ),
-    "cancel_assessment": Endpoint("cancel assessment", "PATCH", {V2: "/api/v2/assessments/{id}"}),
+    "cancel_assessment": _Endpoint("cancel assessment", "PATCH", {_V2: "/api/v2/assessments/{id}"}),
 }
 
 
@@ -70,7 +85,7 @@ class RequestSpec:
     operation: str
     method: str
     path: str
-    api_generation: ApiGeneration = RES
+    api_generation: ApiGeneration = _RES
     params: dict[str, str] = field(default_factory=dict)
     json: dict[str, Any] | None = None
     #: Keys of a large answer the caller does not need (never built: see ``api.body.decode_steps``).
@@ -113,7 +128,7 @@ def _identifier(value: Any, what: str) -> str:
 def list_models(
     page: int = 1,
     *,
-    page_size: int = MODEL_PAGE_SIZE,
+    page_size: int = _MODEL_PAGE_SIZE,
     search: str | None = None,
     provider: str | None = None,
     status: str | None = "both",
@@ -122,27 +137,27 @@ def list_models(
         raise ModelRedConfigurationError(f"status must be 'active', 'inactive' or 'both', got {status!r}")
     params = {
         "page": page,
-        "pageSize": min(page_size, MODEL_PAGE_SIZE),
+        "pageSize": min(page_size, _MODEL_PAGE_SIZE),
         "status": status,
         "sortBy": "createdAt",
         "sortDir": "desc",
         "search": search,
         "provider": provider,
     }
-    return _spec("list_models", RES, params=params)
+    return _spec("list_models", _RES, params=params)
 
 
 def get_model(identifier: str) -> RequestSpec:
-    return _spec("get_model", RES, id=_identifier(identifier, "the model identifier"))
+    return _spec("get_model", _RES, id=_identifier(identifier, "the model identifier"))
 
 
 def list_probes(
     category: str | None = None, severity: str | None = None, tier: str | None = None, page: int = 1
 ) -> RequestSpec:
-    params = {"pageSize": PROBE_PAGE_SIZE, "category": category, "severity": severity, "tier": tier}
+    params = {"pageSize": _PROBE_PAGE_SIZE, "category": category, "severity": severity, "tier": tier}
     if page > 1:
         params["page"] = page
-    return _spec("list_probes", RES, params=params)
+    return _spec("list_probes", _RES, params=params)
 
 
 def list_probe_packs(
@@ -164,7 +179,7 @@ def list_probe_packs(
     }
     if is_public is not None and not imported:
         params["isPublic"] = "true" if is_public else "false"
-    return _spec("list_imported_probe_packs" if imported else "list_probe_packs", V2, params=params)
+    return _spec("list_imported_probe_packs" if imported else "list_probe_packs", _V2, params=params)
 
 
 def create_assessment(
@@ -192,17 +207,17 @@ def create_assessment(
         raise ModelRedConfigurationError(f"{what} is empty: choose at least one")
     if test_types is not None:
         body = {"model": model, "testTypes": items, "priority": priority.lower()}
-        return _spec("create_assessment", RES, json=body)
+        return _spec("create_assessment", _RES, json=body)
     body = {"model": model, "probePackIds": items, "priority": priority.lower()}
-    return _spec("create_assessment", V2, json=body)
+    return _spec("create_assessment", _V2, json=body)
 
 
-def get_assessment(assessment_id: str, api_generation: ApiGeneration = RES) -> RequestSpec:
+def get_assessment(assessment_id: str, api_generation: ApiGeneration = _RES) -> RequestSpec:
     return _spec("get_assessment", api_generation, id=_identifier(assessment_id, "assessment_id"))
 
 
 def list_assessments(
-    api_generation: ApiGeneration = RES,
+    api_generation: ApiGeneration = _RES,
     *,
     page: int = 1,
     limit: int | None = None,
@@ -210,8 +225,8 @@ def list_assessments(
     page_size: int = V2_PAGE_SIZE,
 ) -> RequestSpec:
     """Newest first. The resources API takes only ``limit``; v2 pages and filters by UPPERCASE status."""
-    if ApiGeneration(api_generation) is RES:
-        return _spec("list_assessments", RES, params={"limit": limit})
+    if ApiGeneration(api_generation) is _RES:
+        return _spec("list_assessments", _RES, params={"limit": limit})
     wire_status = "all" if status is None else status_filter(status)
     params = {
         "page": page,
@@ -221,7 +236,7 @@ def list_assessments(
         "sortBy": "createdAt",
         "sortDir": "desc",
     }
-    return _spec("list_assessments", V2, params=params)
+    return _spec("list_assessments", _V2, params=params)
 
 
 def status_filter(status: AssessmentStatus | str) -> str:
@@ -235,5 +250,5 @@ def status_filter(status: AssessmentStatus | str) -> str:
 
 def cancel_assessment(assessment_id: str) -> RequestSpec:
     return _spec(
-        "cancel_assessment", V2, json={"action": "cancel"}, id=_identifier(assessment_id, "assessment_id")
+        "cancel_assessment", _V2, json={"action": "cancel"}, id=_identifier(assessment_id, "assessment_id")
     )

@@ -6,10 +6,35 @@ ever carries the API key: messages are built from the server's answer and our ow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from modelred_provider.api.redact import scrub, scrub_any
+
+__all__ = [
+    "ModelRedAPIError",
+    "ModelRedAuthenticationError",
+    "ModelRedConfigurationError",
+    "ModelRedConflictError",
+    "ModelRedConnectError",
+    "ModelRedError",
+    "ModelRedForbiddenError",
+    "ModelRedNotAllowedForApiKeyError",
+    "ModelRedNotFoundError",
+    "ModelRedPlanLimitError",
+    "ModelRedRateLimitError",
+    "ModelRedResponseError",
+    "ModelRedServerError",
+    "ModelRedTLSError",
+    "ModelRedTimeoutError",
+    "ModelRedTransportError",
+    "ModelRedValidationError",
+    "ModelRedWaitTimeoutError",
+    "error_from_response",
+    "parse_retry_after",
+]
 
 
 class ModelRedError(Exception):
@@ -152,7 +177,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def server_message(payload: Any, status: int | None = None) -> tuple[str, str | None, Any]:
+def _server_message(payload: Any, status: int | None = None) -> tuple[str, str | None, Any]:
     """(message, code, details) of an error payload: ``error`` wins over ``message`` over ``detail``."""
     if isinstance(payload, dict):
         message = _text(payload.get("error")) or _text(payload.get("message")) or _text(payload.get("detail"))
@@ -169,9 +194,7 @@ def error_from_response(
     operation: str, status: int, payload: Any, headers: Mapping[str, str] | None = None
 ) -> ModelRedAPIError:
     """Map an error answer to its typed error, as the contract maps statuses (sections 1.4 and 2.3)."""
-    from modelred_provider.api.retry import parse_retry_after
-
-    message, code, details = server_message(payload, status)
+    message, code, details = _server_message(payload, status)
     kwargs: dict[str, Any] = {"operation": operation, "status": status, "code": code, "details": details}
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
     error: ModelRedAPIError
@@ -208,3 +231,25 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date); None if absent or invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+        return None
+    return max(0.0, seconds)

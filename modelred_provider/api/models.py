@@ -15,7 +15,6 @@ from typing import Any
 from modelred_provider.api.vocabulary import ApiGeneration
 
 __all__ = [
-    "TERMINAL_STATUSES",
     "Assessment",
     "AssessmentStatus",
     "Model",
@@ -39,10 +38,10 @@ class AssessmentStatus(str, Enum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
+        return self in _TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset(
+_TERMINAL_STATUSES = frozenset(
     {AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED}
 )
 

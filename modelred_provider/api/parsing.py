@@ -30,6 +30,19 @@ from modelred_provider.api.models import (
 from modelred_provider.api.redact import scrub
 from modelred_provider.api.vocabulary import PRIORITIES, SEVERITIES, ApiGeneration, normalize_level
 
+__all__ = [
+    "parse_assessment",
+    "parse_model",
+    "parse_probe_index",
+    "parse_probe_pack",
+    "parse_status",
+    "read_payload",
+    "status_recognised",
+    "total_pages",
+    "unwrap_list",
+    "unwrap_object",
+]
+
 # Spellings seen in the wild or in sibling APIs, mapped onto the five documented statuses.
 _STATUS_ALIASES = {
     "CANCELED": AssessmentStatus.CANCELLED,
@@ -173,14 +186,14 @@ def _required_id(obj: Mapping[str, Any], names: tuple[str, ...], what: str, oper
     return value
 
 
-def unwrap(payload: Mapping[str, Any]) -> Any:
+def _unwrap(payload: Mapping[str, Any]) -> Any:
     """The ``data`` envelope's content, or the payload itself when it is bare."""
     data = payload.get("data")
     return data if data is not None else payload
 
 
 def unwrap_object(payload: Mapping[str, Any], what: str, operation: str) -> dict[str, Any]:
-    return _object(unwrap(payload), what, operation)
+    return _object(_unwrap(payload), what, operation)
 
 
 def unwrap_list(payload: Mapping[str, Any], what: str, operation: str) -> list[dict[str, Any]]:
@@ -286,13 +299,13 @@ def parse_assessment(
         probe_pack_ids=_str_tuple(_pick(obj, "probe_pack_ids", "probePackIds")),
         created_at=_datetime(_pick(obj, "created_at", "createdAt")),
         completed_at=_datetime(_pick(obj, "completed_at", "completedAt")),
-        report=parse_report(report) if isinstance(report, dict) else None,
+        report=_parse_report(report) if isinstance(report, dict) else None,
         error_message=_str(_pick(obj, "error_message", "errorMessage", "error")),
         api_generation=api_generation,
     )
 
 
-def parse_report(obj: Mapping[str, Any]) -> Report:
+def _parse_report(obj: Mapping[str, Any]) -> Report:
     """The report. Severities and the risk level go through :func:`validation.normalize_level` (the
     same spelling rule as the gate and the summary); an unknown spelling is kept, for the gate to refuse.
     The vulnerabilities are read by :func:`_vulnerabilities`, which records when they cannot be counted.
@@ -449,7 +462,7 @@ def _vulnerability(obj: Mapping[str, Any]) -> Vulnerability:
     )
 
 
-def parse_probe(obj: Mapping[str, Any], operation: str = "list probes") -> Probe:
+def _parse_probe(obj: Mapping[str, Any], operation: str = "list probes") -> Probe:
     key = _str(_pick(obj, "key", "id"))
     if not key:
         raise ModelRedResponseError("probe without a key", operation=operation)
@@ -470,7 +483,7 @@ def parse_probe(obj: Mapping[str, Any], operation: str = "list probes") -> Probe
 
 def parse_probe_index(payload: Mapping[str, Any], operation: str = "list probes") -> ProbeIndex:
     """``{data: {probes, probe_categories, tier_definitions, severity_levels}, meta: {user_tier}}``."""
-    data = unwrap(payload)
+    data = _unwrap(payload)
     if isinstance(data, list):
         data = {"probes": data}
     data = _object(data, "the probe catalogue", operation)
@@ -487,7 +500,7 @@ def parse_probe_index(payload: Mapping[str, Any], operation: str = "list probes"
         return dict(value) if isinstance(value, dict) else {}
 
     return ProbeIndex(
-        probes=tuple(parse_probe(_object(p, "a probe", operation), operation) for p in probes),
+        probes=tuple(_parse_probe(_object(p, "a probe", operation), operation) for p in probes),
         probe_categories=mapping("probe_categories", "probeCategories"),
         tier_definitions=mapping("tier_definitions", "tierDefinitions"),
         severity_levels=mapping("severity_levels", "severityLevels"),

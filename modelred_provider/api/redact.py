@@ -14,7 +14,13 @@ import re
 import threading
 from typing import Any
 
-REPLACEMENT = "***"
+__all__ = [
+    "register_secret",
+    "scrub",
+    "scrub_any",
+]
+
+_REPLACEMENT = "***"
 #: Secrets shorter than this are not registered: scrubbing them would mangle ordinary text.
 _MIN_LENGTH = 8
 
@@ -50,10 +56,10 @@ def scrub(text: str) -> str:
     forms, encoded = _forms, _encoded
     for form in forms:
         if form in text:
-            text = text.replace(form, REPLACEMENT)
+            text = text.replace(form, _REPLACEMENT)
     # Escaped forms only where an escape could be (a fast test: most strings have none).
     if encoded is not None and ("%" in text or "\\" in text or "&#" in text):
-        text = encoded.sub(REPLACEMENT, text)
+        text = encoded.sub(_REPLACEMENT, text)
     return text
 
 

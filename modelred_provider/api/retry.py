@@ -21,7 +21,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from modelred_provider.api.errors import (
@@ -33,30 +32,19 @@ from modelred_provider.api.errors import (
     ModelRedTransportError,
 )
 
+__all__ = [
+    "RetryPolicy",
+    "deadline_stop",
+    "describe",
+    "is_ambiguous",
+    "is_retryable_read",
+    "is_safe_to_resend",
+    "tenacity_kwargs",
+    "time_left",
+]
+
 #: Statuses worth another try of a read.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date); None if absent or invalid."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None or when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
-        return None
-    return max(0.0, seconds)
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -107,7 +95,7 @@ def deadline_stop(deadline: float | None) -> Any:
     return stop
 
 
-def capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: float | None = None) -> float:
+def _capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: float | None = None) -> float:
     """``min(seconds, cap)``, logging when the server asked for longer than the cap allows."""
     if seconds > cap:
         log.warning(
@@ -129,7 +117,7 @@ def is_retryable_read(error: BaseException) -> bool:
         return True
     if isinstance(error, ModelRedResponseError):
         return error.retryable
-    return isinstance(error, ModelRedAPIError) and error.status in RETRY_STATUSES
+    return isinstance(error, ModelRedAPIError) and error.status in _RETRY_STATUSES
 
 
 def is_safe_to_resend(error: BaseException) -> bool:
@@ -174,7 +162,7 @@ def tenacity_kwargs(
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            return capped_wait(float(retry_after), policy.max_wait, log, operation)
+            return _capped_wait(float(retry_after), policy.max_wait, log, operation)
         return policy.backoff_wait(state.attempt_number)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:

@@ -8,6 +8,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+__all__ = [
+    "PRIORITIES",
+    "RISK_LEVELS",
+    "SEVERITIES",
+    "ApiGeneration",
+    "normalize_level",
+]
+
 
 class ApiGeneration(str, Enum):
     """The two public generations of the ModelRed API (see the contract, sections 1 and 2)."""

@@ -33,15 +33,30 @@ from modelred_provider.api.errors import ModelRedConfigurationError
 from modelred_provider.api.redact import register_secret, scrub
 from modelred_provider.api.retry import RetryPolicy
 from modelred_provider.api.vocabulary import ApiGeneration
-from modelred_provider.waiting.defaults import DEFAULT_POLL_MAX_WAIT
+from modelred_provider.waiting.parameters import DEFAULT_POLL_MAX_WAIT
 
-DEFAULT_ORIGIN = "https://app.modelred.ai"
+__all__ = [
+    "CA_ENV_VARS",
+    "USER_AGENT",
+    "ConnectionSettings",
+    "amask_key",
+    "check_api_key",
+    "is_loopback",
+    "normalize_origin",
+    "not_followed",
+    "redirect_target",
+    "resolve_ca_bundle",
+    "resolve_proxy",
+    "settings_from_connection",
+]
+
+_DEFAULT_ORIGIN = "https://app.modelred.ai"
 #: Bounds on the extras: no single wait, and no call, may be configured past these (seconds).
-MAX_WAIT_SECONDS = 900.0
-MAX_CALL_SECONDS = 3600.0
-MAX_RETRIES = 20
+_MAX_WAIT_SECONDS = 900.0
+_MAX_CALL_SECONDS = 3600.0
+_MAX_RETRIES = 20
 USER_AGENT = f"airflow-provider-modelred/{__version__}"
-REDACTED_KEY = "mr_…(redacted)"
+_REDACTED_KEY = "mr_…(redacted)"
 
 
 def is_loopback(hostname: str | None) -> bool:
@@ -60,7 +75,7 @@ def normalize_origin(host: str | None, port: int | None = None, *, what: str = "
     """The service origin (``scheme://host[:port][/prefix]``) from a connection host; refuses unsafe ones."""
     raw = (host or "").strip()
     if not raw:
-        return DEFAULT_ORIGIN
+        return _DEFAULT_ORIGIN
     if "://" not in raw:
         bare = urlsplit(f"//{raw}")
         raw = f"{'http' if is_loopback(bare.hostname) else 'https'}://{raw}"
@@ -69,14 +84,14 @@ def normalize_origin(host: str | None, port: int | None = None, *, what: str = "
     if scheme not in ("http", "https"):
         raise ModelRedConfigurationError(f"the {what} must start with https:// (got scheme {parts.scheme!r})")
     if not parts.hostname:
-        raise ModelRedConfigurationError(f"the {what} has no host name; use e.g. {DEFAULT_ORIGIN}")
+        raise ModelRedConfigurationError(f"the {what} has no host name; use e.g. {_DEFAULT_ORIGIN}")
     if parts.username or parts.password:
         raise ModelRedConfigurationError(
             f"the {what} must not contain credentials; put the API key in the connection's API Key field"
         )
     if parts.query or parts.fragment:
         raise ModelRedConfigurationError(
-            f"the {what} must not contain a query or fragment; use e.g. {DEFAULT_ORIGIN}"
+            f"the {what} must not contain a query or fragment; use e.g. {_DEFAULT_ORIGIN}"
         )
     if scheme == "http" and not is_loopback(parts.hostname):
         raise ModelRedConfigurationError(
@@ -96,7 +111,7 @@ def normalize_origin(host: str | None, port: int | None = None, *, what: str = "
     return f"{scheme}://{netloc}{path}"
 
 
-def origin_of(url: str) -> tuple[str, str, int | None]:
+def _origin_of(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
@@ -145,7 +160,7 @@ def redirect_target(current_url: str, location: str | None, operation: str) -> s
         else:
             scheme, host, port = absolute.group(1).lower(), absolute.group(2).lower(), absolute.group(3)
             default = {"http": 80, "https": 443}[scheme]
-            wanted = origin_of(current_url)
+            wanted = _origin_of(current_url)
             if (scheme, host.strip("[]"), int(port) if port else default) != (
                 wanted[0],
                 wanted[1].strip("[]"),
@@ -196,7 +211,7 @@ def check_api_key(raw: Any) -> str:
             "ASCII; copy it again from ModelRed (Settings -> API Keys)"
         )
     if not key.startswith("mr_") or len(key) < 12:
-        shown = REDACTED_KEY if key.startswith("mr_") else "(redacted; it does not start with mr_)"
+        shown = _REDACTED_KEY if key.startswith("mr_") else "(redacted; it does not start with mr_)"
         raise ModelRedConfigurationError(
             f"the API key {shown} does not look like a ModelRed key: expected mr_ followed by at least "
             "9 characters. Copy it again from ModelRed (Settings -> API Keys)"
@@ -207,7 +222,7 @@ def check_api_key(raw: Any) -> str:
 _KEY_CHARS = re.compile(r"[!-~]+")
 
 
-def mask_key(key: str) -> None:
+def _mask_key(key: str) -> None:
     """Register the key with Airflow's secrets masker (task logs, rendered fields, XComs)."""
     from airflow.sdk.log import mask_secret
 
@@ -215,7 +230,7 @@ def mask_key(key: str) -> None:
 
 
 async def amask_key(key: str) -> None:
-    """:func:`mask_key` for the event loop: the sync one may block on the supervisor channel there."""
+    """:func:`_mask_key` for the event loop: the sync one may block on the supervisor channel there."""
     from airflow.sdk.log import amask_secret
 
     await amask_secret(key)
@@ -397,7 +412,7 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
     raw_key = getattr(conn, "password", None)
     if isinstance(raw_key, str) and raw_key.strip():
         if mask:
-            mask_key(raw_key.strip())
+            _mask_key(raw_key.strip())
         register_secret(raw_key.strip())
     key = check_api_key(raw_key)
     extras = _extras(conn)
@@ -409,12 +424,12 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
             raise ModelRedConfigurationError(f"connection extra 'dashboard_url' is not a URL: {dashboard!r}")
         dashboard = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     retry = RetryPolicy(
-        max_retries=_number(extras, "max_retries", 3, integer=True, maximum=MAX_RETRIES),
-        backoff=_number(extras, "retry_backoff", 0.5, maximum=MAX_WAIT_SECONDS),
-        max_wait=_number(extras, "retry_max_wait", 30.0, maximum=MAX_WAIT_SECONDS),
-        max_total=_number(extras, "retry_max_seconds", 120.0, maximum=MAX_CALL_SECONDS),
+        max_retries=_number(extras, "max_retries", 3, integer=True, maximum=_MAX_RETRIES),
+        backoff=_number(extras, "retry_backoff", 0.5, maximum=_MAX_WAIT_SECONDS),
+        max_wait=_number(extras, "retry_max_wait", 30.0, maximum=_MAX_WAIT_SECONDS),
+        max_total=_number(extras, "retry_max_seconds", 120.0, maximum=_MAX_CALL_SECONDS),
     )
-    timeout = _number(extras, "timeout", 30.0, maximum=MAX_CALL_SECONDS)
+    timeout = _number(extras, "timeout", 30.0, maximum=_MAX_CALL_SECONDS)
     if timeout <= 0:
         raise ModelRedConfigurationError(
             f"connection extra 'timeout' must be more than 0 seconds, got {timeout!r}"
@@ -425,7 +440,7 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
             f"connection extra 'max_response_mb' must be more than 0, got {max_mb!r}"
         )
     poll_max_wait = _number(
-        extras, "poll_max_wait", DEFAULT_POLL_MAX_WAIT, minimum=1, maximum=MAX_WAIT_SECONDS
+        extras, "poll_max_wait", DEFAULT_POLL_MAX_WAIT, minimum=1, maximum=_MAX_WAIT_SECONDS
     )
     verify_ssl = _flag(extras, "verify_ssl", True)
     return ConnectionSettings(

@@ -42,20 +42,24 @@ from modelred_provider.api.models import Assessment, AssessmentStatus, Model, Pr
 from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
 from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.connection import ConnectionSettings, amask_key, settings_from_connection
-from modelred_provider.waiting.defaults import DEFAULT_RETRY_BUDGET
+from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET
 
 if TYPE_CHECKING:
     from modelred_provider.hooks._transport_async import AsyncTransport
     from modelred_provider.hooks._transport_sync import SyncTransport
     from modelred_provider.waiting.policy import PollPolicy
 
-RES = ApiGeneration.RESOURCES
+__all__ = [
+    "PARSE_SLICE",
+    "ModelRedHook",
+]
+
 _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
 #: Where an assessment carries its report (see ``api.parsing.parse_assessment``).
 _REPORT_FIELDS = ("report", "detailedReport", "detailed_report")
 _Item = TypeVar("_Item", Model, ProbePack, Assessment)
 #: Guard against a server whose pagination never ends.
-MAX_PAGES = 1000
+_MAX_PAGES = 1000
 #: Listed items parsed between two hand-backs to the event loop (``alist_assessments``).
 PARSE_SLICE = 200
 
@@ -222,7 +226,7 @@ class ModelRedHook(BaseHook):
         payload = self._transport.call(spec)
         index = parsing.parse_probe_index(payload, spec.operation)
         pages = parsing.total_pages(payload)
-        for page in range(2, min(pages, MAX_PAGES) + 1):
+        for page in range(2, min(pages, _MAX_PAGES) + 1):
             spec = endpoints.list_probes(category, severity, tier, page=page)
             more = parsing.parse_probe_index(self._transport.call(spec), spec.operation)
             known = {probe.key for probe in index.probes}
@@ -266,11 +270,11 @@ class ModelRedHook(BaseHook):
         """Follow ``page`` until ``totalPages`` (or an empty page, or ``enough`` items).
 
         A page that only repeats items already seen ends the walk: a server ignoring ``page`` would
-        otherwise be read up to ``MAX_PAGES`` times.
+        otherwise be read up to ``_MAX_PAGES`` times.
         """
         found: list[_Item] = []
         seen: set[str] = set()
-        for page in range(1, MAX_PAGES + 1):
+        for page in range(1, _MAX_PAGES + 1):
             spec = build(page)
             payload = self._transport.call(spec)
             parsed = [
@@ -467,7 +471,11 @@ class ModelRedHook(BaseHook):
         return found
 
     def get_assessment(
-        self, assessment_id: str, api_generation: ApiGeneration = RES, *, deadline: float | None = None
+        self,
+        assessment_id: str,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
+        *,
+        deadline: float | None = None,
     ) -> Assessment:
         """The assessment now (status, progress, report once COMPLETED), with its dashboard URL.
 
@@ -482,7 +490,7 @@ class ModelRedHook(BaseHook):
         *,
         status: AssessmentStatus | str | None = None,
         limit: int | None = None,
-        api_generation: ApiGeneration = RES,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
     ) -> list[Assessment]:
         """Recent assessments, newest first (v2: all pages up to ``limit``; status filtered too)."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -495,13 +503,15 @@ class ModelRedHook(BaseHook):
             ),
             "assessments",
             lambda item, operation: parsing.parse_assessment(item, generation, operation),
-            single_page=generation is RES,  # the resources API takes only `limit`
+            single_page=generation is ApiGeneration.RESOURCES,  # the resources API takes only `limit`
             enough=limit,
         )
         found = [self._with_url(a) for a in listed if wanted is None or a.status is wanted]
         return found[:limit] if limit is not None else found
 
-    def cancel_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> None:
+    def cancel_assessment(
+        self, assessment_id: str, api_generation: ApiGeneration = ApiGeneration.RESOURCES
+    ) -> None:
         """Ask ModelRed to cancel; with an API key this is refused by design.
 
         The resources API has no cancel endpoint, so no request is made and
@@ -512,7 +522,9 @@ class ModelRedHook(BaseHook):
         with self._cancelling(assessment_id, api_generation, self.settings) as spec:
             self._transport.call(spec)
 
-    async def acancel_assessment(self, assessment_id: str, api_generation: ApiGeneration = RES) -> None:
+    async def acancel_assessment(
+        self, assessment_id: str, api_generation: ApiGeneration = ApiGeneration.RESOURCES
+    ) -> None:
         """Async :meth:`cancel_assessment` (for a trigger's ``on_kill``)."""
         with self._cancelling(assessment_id, api_generation, await self.asettings()) as spec:
             await (await self._atransport()).call(spec)
@@ -525,7 +537,7 @@ class ModelRedHook(BaseHook):
         the ``PATCH`` becomes :class:`ModelRedNotAllowedForApiKeyError`. Both say to use the UI."""
         endpoints.get_assessment(assessment_id)  # validates the id
         advice = f"cancel assessment {assessment_id} in the ModelRed UI: {self._url(settings, assessment_id)}"
-        if ApiGeneration(api_generation) is RES:
+        if ApiGeneration(api_generation) is ApiGeneration.RESOURCES:
             raise ModelRedNotAllowedForApiKeyError(
                 f"the resources API has no cancel endpoint; {advice}", operation="cancel assessment"
             )
@@ -542,7 +554,7 @@ class ModelRedHook(BaseHook):
     async def aget_assessment(
         self,
         assessment_id: str,
-        api_generation: ApiGeneration = RES,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
         *,
         deadline: float | None = None,
         report: bool = True,
@@ -578,7 +590,7 @@ class ModelRedHook(BaseHook):
         self,
         *,
         limit: int,
-        api_generation: ApiGeneration = RES,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
         report: bool = True,
         retry: bool = True,
         until_listed: Collection[str] = (),
@@ -598,7 +610,7 @@ class ModelRedHook(BaseHook):
         transport = await self._atransport()
         should_retry = None if retry else _never
         found: dict[str, Assessment] = {}
-        for page in range(1, MAX_PAGES + 1):
+        for page in range(1, _MAX_PAGES + 1):
             spec = endpoints.list_assessments(
                 generation, page=page, limit=limit, page_size=endpoints.V2_PAGE_SIZE
             )
@@ -614,7 +626,7 @@ class ModelRedHook(BaseHook):
                     parsed = parsing.parse_assessment(item, generation, spec.operation)
                     found.setdefault(parsed.id, self._with_url(parsed, transport.settings))
             if (
-                generation is RES  # the resources API takes only `limit`
+                generation is ApiGeneration.RESOURCES  # the resources API takes only `limit`
                 or len(found) == before  # an empty page, or one repeating earlier items
                 or len(found) >= limit
                 or page >= parsing.total_pages(payload)
@@ -628,7 +640,7 @@ class ModelRedHook(BaseHook):
         assessment_id: str,
         poll_interval: float = 10,
         timeout: float | None = 3600,
-        api_generation: ApiGeneration = RES,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
         on_progress: Callable[[Assessment], None] | None = None,
         *,
         deadline: float | None = None,
@@ -686,7 +698,11 @@ class ModelRedHook(BaseHook):
         return policy.last
 
     def wait_until_done(
-        self, policy: PollPolicy, api_generation: ApiGeneration = RES, *, delay: float = 0.0
+        self,
+        policy: PollPolicy,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
+        *,
+        delay: float = 0.0,
     ) -> dict[str, Any]:
         """The one sync wait loop: sleep ``delay``, read, let ``policy`` decide; its final event.
 

@@ -37,12 +37,15 @@ from modelred_provider.operators.validation import (
     as_list,
     check_gate_params,
     check_identifier,
-    check_positive,
-    check_retry_budget,
     check_severities,
     is_templated,
 )
-from modelred_provider.waiting.defaults import DEFAULT_ASSESSMENT_TIMEOUT, DEFAULT_RETRY_BUDGET
+from modelred_provider.waiting.parameters import (
+    DEFAULT_ASSESSMENT_TIMEOUT,
+    DEFAULT_RETRY_BUDGET,
+    check_positive,
+    check_retry_budget,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,7 +65,11 @@ _PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severi
 #: (``gpt-4o-prod`` instead of ``0``). A parameter default, so ``.partial()`` picks it up too.
 DEFAULT_MAP_INDEX_TEMPLATE = "{{ task.model }}"
 
-__all__ = ["DEFAULT_MAP_INDEX_TEMPLATE", "STATE_KEY", "ModelRedAssessmentOperator"]
+__all__ = [
+    "DEFAULT_MAP_INDEX_TEMPLATE",
+    "STATE_KEY",
+    "ModelRedAssessmentOperator",
+]
 
 
 class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
@@ -81,7 +88,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     :param poll_interval: seconds between two status checks.
     :param timeout: seconds (or a ``timedelta``) the assessment may take before the task fails (and
         tries to cancel it); the task's ``execution_timeout`` also caps the wait, deferred or not.
-        Default 6 hours (``waiting.defaults.DEFAULT_ASSESSMENT_TIMEOUT``): several times what a full red-team
+        Default 6 hours (``DEFAULT_ASSESSMENT_TIMEOUT``): several times what a full red-team
         run takes, so a stuck assessment ends the task the same day instead of never; ``None`` waits
         without a deadline of its own (only ``execution_timeout`` then ends it).
     :param min_score: quality gate: the lowest acceptable overall score (0..100, higher is safer).

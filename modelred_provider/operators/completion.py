@@ -24,8 +24,13 @@ if TYPE_CHECKING:
     from modelred_provider.operators.gate import GateVerdict
     from modelred_provider.waiting.outcome import TerminationReason
 
+__all__ = [
+    "AssessmentCompletionMixin",
+    "reason_of",
+]
+
 #: XCom key of the summary, pushed whatever the outcome (also the return value on success).
-XCOM_SUMMARY = "assessment_summary"
+_XCOM_SUMMARY = "assessment_summary"
 
 
 class AssessmentCompletionMixin:
@@ -257,7 +262,7 @@ class AssessmentCompletionMixin:
         url = self._url(assessment)
         summary = build_summary(assessment, url=url, model=self._model_label(assessment), gate=verdict)
         self.log.info("%s", render_report(assessment, summary))
-        context["ti"].xcom_push(key=XCOM_SUMMARY, value=summary)
+        context["ti"].xcom_push(key=_XCOM_SUMMARY, value=summary)
         return summary
 
     def _url(self, assessment: Assessment) -> str:

@@ -10,13 +10,13 @@ that says what was missing. See :meth:`QualityGate.evaluate` for the rules.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
 from modelred_provider.operators.validation import check_min_score, check_risk_level, check_severities
+from modelred_provider.waiting.parameters import is_finite_number
 
 if TYPE_CHECKING:
     from modelred_provider.api.models import Report
@@ -25,11 +25,10 @@ __all__ = [
     "GateVerdict",
     "QualityGate",
     "count_vulnerabilities",
-    "unknown_severities",
 ]
 
 #: The key of :func:`count_vulnerabilities` for vulnerabilities whose severity is missing or unknown.
-UNKNOWN = "unknown"
+_UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class QualityGate:
 
     def _score_reasons(self, report: Report | None, no_report: str) -> list[str]:
         bar = self.min_score
-        if not _is_number(bar) or not 0 <= bar <= 100:  # type: ignore[operator]
+        if not is_finite_number(bar) or not 0 <= bar <= 100:  # type: ignore[operator]
             return [f"min_score={bar!r} is not a score between 0 and 100, so the gate cannot pass"]
         criterion = f"min_score={bar:g}"
         score = report.overall_score if report is not None else None
@@ -106,7 +105,7 @@ class QualityGate:
             return [f"{no_report}, so {criterion} cannot be met"]
         if score is None:
             return [f"no overall score reported, so {criterion} cannot be met"]
-        if not _is_number(score):
+        if not is_finite_number(score):
             return [f"overall score {score!r} is not a number, so {criterion} cannot be met"]
         if not 0 <= score <= 100:
             return [
@@ -153,9 +152,9 @@ class QualityGate:
                     f"{n} {sev} vulnerabilit{'y' if n == 1 else 'ies'} found "
                     f"(fail_on_severities includes {sev!r})"
                 )
-        if counts.get(UNKNOWN):
-            n = counts[UNKNOWN]
-            spellings = ", ".join(repr(s) for s in unknown_severities(report)[:3])
+        if counts.get(_UNKNOWN):
+            n = counts[_UNKNOWN]
+            spellings = ", ".join(repr(s) for s in _unknown_severities(report)[:3])
             reasons.append(
                 f"{n} vulnerabilit{'y' if n == 1 else 'ies'} or failing probe{'' if n == 1 else 's'} with "
                 f"a missing or unknown severity ({spellings}) could be any severity, so {criterion} "
@@ -169,13 +168,9 @@ class QualityGate:
         return reasons
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _bucket(severity: Any) -> str:
     level = normalize_level(severity)
-    return level if level in SEVERITIES else UNKNOWN
+    return level if level in SEVERITIES else _UNKNOWN
 
 
 def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEVERITIES) -> dict[str, int]:
@@ -186,7 +181,7 @@ def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEV
     (none can hide what another shows, and nothing is counted twice): the vulnerability items, the
     counts the report gives as numbers (``Report.severity_counts``) and the probes with failed cases.
     """
-    keys = (*severities, UNKNOWN)
+    keys = (*severities, _UNKNOWN)
     if report is None:
         return dict.fromkeys(severities, 0)
     items = dict.fromkeys(keys, 0)
@@ -200,16 +195,16 @@ def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEV
         if probe.failed_cases > 0:
             probes[_bucket(probe.severity)] += 1
     counts = {key: max(items[key], given[key], probes[key]) for key in keys}
-    if not counts[UNKNOWN]:
-        del counts[UNKNOWN]
+    if not counts[_UNKNOWN]:
+        del counts[_UNKNOWN]
     return counts
 
 
-def unknown_severities(report: Report | None) -> list[str | None]:
+def _unknown_severities(report: Report | None) -> list[str | None]:
     """The distinct missing (``None``) or unknown severity spellings in ``report``, for messages."""
     if report is None:
         return []
     seen = [v.severity for v in report.vulnerabilities]
     seen += [s for s, n in report.severity_counts.items() if n]
     seen += [p.severity for p in report.probes if p.failed_cases > 0]
-    return list(dict.fromkeys(s for s in seen if _bucket(s) == UNKNOWN))
+    return list(dict.fromkeys(s for s in seen if _bucket(s) == _UNKNOWN))

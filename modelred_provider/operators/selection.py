@@ -6,6 +6,10 @@ from collections.abc import Iterable
 
 from modelred_provider.api.models import ProbeIndex
 
+__all__ = [
+    "select_probe_keys",
+]
+
 
 def select_probe_keys(
     index: ProbeIndex, categories: Iterable[str] = (), severities: Iterable[str] = ()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import json
 import math
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
@@ -17,10 +16,16 @@ from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
-
-def _is_number(value: Any) -> bool:
-    """A real, finite number: not a bool, not NaN, not infinite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+__all__ = [
+    "add_asset_outlet",
+    "as_list",
+    "check_gate_params",
+    "check_identifier",
+    "check_min_score",
+    "check_risk_level",
+    "check_severities",
+    "is_templated",
+]
 
 
 def is_templated(value: Any) -> bool:
@@ -98,29 +103,10 @@ def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: A
         check_severities(fail_on_severities)
 
 
-def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
-    """Seconds as a positive, finite number (a ``timedelta`` is accepted). ``True`` is not a number
-    here, and NaN or infinity are refused: NaN compares false with everything, so a NaN poll interval
-    never sleeps and a NaN deadline never passes."""
-    if value is None and allow_none:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if not _is_number(seconds) or seconds <= 0:
-        raise ValueError(f"{param}={value!r} must be a positive, finite number of seconds.")
-    return float(seconds)
-
-
 def check_identifier(value: Any, param: str) -> str:
     """A model slug/id or an assessment id: a string with something in it besides whitespace."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{param}={value!r}: give a non-empty string (it may be a template).")
-    return value
-
-
-def check_retry_budget(value: Any) -> int:
-    """Transient polling failures tolerated in a row: a whole number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"retry_budget={value!r} must be a whole number >= 0.")
     return value
 
 

@@ -23,10 +23,13 @@ from modelred_provider.operators.validation import (
     add_asset_outlet,
     check_gate_params,
     check_identifier,
+)
+from modelred_provider.waiting.parameters import (
+    DEFAULT_ASSESSMENT_TIMEOUT,
+    DEFAULT_RETRY_BUDGET,
     check_positive,
     check_retry_budget,
 )
-from modelred_provider.waiting.defaults import DEFAULT_ASSESSMENT_TIMEOUT, DEFAULT_RETRY_BUDGET
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +38,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
 
     from modelred_provider.waiting.policy import PollPolicy
+
+
+__all__ = [
+    "ModelRedAssessmentSensor",
+]
 
 
 class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
@@ -54,7 +62,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     and alerts, as the operator names it (the assessment carries the model's id; it is resolved once).
 
     ``poke_interval``, ``timeout``, ``soft_fail`` and ``mode`` are the usual sensor parameters, except
-    that ``timeout`` defaults to 6 hours (``waiting.defaults.DEFAULT_ASSESSMENT_TIMEOUT``, the operator's
+    that ``timeout`` defaults to 6 hours (``waiting.parameters.DEFAULT_ASSESSMENT_TIMEOUT``, the operator's
     default: several times a full red-team run) instead of Airflow's 7 days, and that both must be
     positive, finite numbers of seconds (or ``timedelta``): NaN, infinity and ``True`` are refused at
     DAG parse.

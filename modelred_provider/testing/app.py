@@ -22,8 +22,13 @@ from modelred_provider.testing.guard import GuardMiddleware
 from modelred_provider.testing.state import EmulatorState
 from modelred_provider.testing.wire import error_response
 
+__all__ = [
+    "build_app",
+    "route_template",
+]
+
 # (method, route template, endpoint). Templates use {id}; counters are keyed "METHOD template".
-API_ROUTES: tuple[tuple[str, str, Any], ...] = (
+_API_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/api/models", models.list_models),
     ("POST", "/api/models", models.create_model),
     ("GET", "/api/models/{id}", models.get_model),
@@ -42,7 +47,7 @@ API_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/api/v2/probes/{id}/data", v2.get_pack_data),
     ("GET", "/assessments/{id}", control.dashboard_page),
 )
-CONTROL_ROUTES: tuple[tuple[str, str, Any], ...] = (
+_CONTROL_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", "/_emulator/health", control.health),
     ("GET", "/_emulator/faults", control.list_faults),
     ("POST", "/_emulator/faults", control.add_fault),
@@ -54,7 +59,7 @@ CONTROL_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("POST", "/_emulator/assessments/{id}/{action}", control.force),
 )
 
-_TEMPLATES = [(compile_path(path)[0], path) for _, path, _ in API_ROUTES]
+_TEMPLATES = [(compile_path(path)[0], path) for _, path, _ in _API_ROUTES]
 
 
 def route_template(method: str, path: str) -> str:
@@ -99,7 +104,7 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
 def build_app(state: EmulatorState, faults: FaultBook, allowed_hosts: Iterable[str] = ()) -> ASGIApp:
     """Guards first (a refused request is neither counted nor faulted), then faults, then the routes."""
     routes = [
-        Route(path, endpoint, methods=[method]) for method, path, endpoint in (*API_ROUTES, *CONTROL_ROUTES)
+        Route(path, endpoint, methods=[method]) for method, path, endpoint in (*_API_ROUTES, *_CONTROL_ROUTES)
     ]
     app = Starlette(
         routes=routes,

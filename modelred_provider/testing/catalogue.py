@@ -13,6 +13,26 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "CATEGORIES",
+    "ORGANIZATIONS",
+    "ORG_ACME",
+    "ORG_GLOBEX",
+    "OUTCOMES",
+    "PROBE_CATEGORIES",
+    "PROMPTS_PER_PROBE",
+    "PROVIDERS",
+    "SEVERITIES",
+    "SEVERITY_LEVELS",
+    "TIER_DEFINITIONS",
+    "model_record",
+    "seed_imports",
+    "seed_models",
+    "seed_packs",
+    "seed_probes",
+    "stable_id",
+]
+
 ORG_ACME = "org_acme"
 ORG_GLOBEX = "org_globex"
 ORGANIZATIONS = (ORG_ACME, ORG_GLOBEX)
@@ -29,7 +49,7 @@ PROVIDERS = (
     "grok",
     "openrouter",
 )
-TIERS = ("free", "starter", "pro", "enterprise")
+_TIERS = ("free", "starter", "pro", "enterprise")
 SEVERITIES = ("critical", "high", "medium", "low")
 CATEGORIES = (
     "prompt_injection",

@@ -34,7 +34,14 @@ from modelred_provider.testing.faults import Fault, FaultBook, make_fault
 from modelred_provider.testing.guard import is_loopback_name
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED, EmulatorState
 
-DEFAULT_API_KEY = "mr_test_key_0001"
+__all__ = [
+    "ModelRedEmulator",
+    "exposure_warning",
+    "log",
+    "main",
+]
+
+_DEFAULT_API_KEY = "mr_test_key_0001"
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,7 @@ class ModelRedEmulator:
 
     def __init__(
         self,
-        api_keys: Sequence[str] = (DEFAULT_API_KEY,),
+        api_keys: Sequence[str] = (_DEFAULT_API_KEY,),
         assessment_seconds: float = 2.0,
         scenario: str | Path | dict[str, Any] | None = None,
         free_tier_keys: Iterable[str] = (),
@@ -309,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         dest="api_keys",
         metavar="KEY",
-        help=f"a valid key (repeatable; default {DEFAULT_API_KEY})",
+        help=f"a valid key (repeatable; default {_DEFAULT_API_KEY})",
     )
     parser.add_argument(
         "--free-tier-key",
@@ -347,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         emulator = ModelRedEmulator(
-            api_keys=args.api_keys or (DEFAULT_API_KEY,),
+            api_keys=args.api_keys or (_DEFAULT_API_KEY,),
             assessment_seconds=args.assessment_seconds,
             scenario=args.scenario,
             free_tier_keys=args.free_tier_key,

@@ -18,6 +18,24 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+__all__ = [
+    "CHAOS_KINDS",
+    "CONTROL_PREFIX",
+    "KINDS",
+    "ASGIApp",
+    "Chaos",
+    "ChaosDraw",
+    "Fault",
+    "FaultBook",
+    "FaultMiddleware",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "make_chaos",
+    "make_fault",
+]
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -45,7 +63,7 @@ _REASONS = {
     504: ("Gateway timeout", "GATEWAY_TIMEOUT"),
 }
 
-PROXY_PAGE = (
+_PROXY_PAGE = (
     "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
     "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
@@ -334,7 +352,7 @@ class FaultMiddleware:
         elif fault.kind == "html":
             status = fault.status or 502
             reason = _PROXY_REASONS.get(status, "Error")
-            page = PROXY_PAGE.format(status=status, reason=reason).encode()
+            page = _PROXY_PAGE.format(status=status, reason=reason).encode()
             await _send_bytes(send, status, page, "text/html", extra)
         elif fault.kind == "truncated":
             _, body = await _run_captured(self.app, scope, receive)

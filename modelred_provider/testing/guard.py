@@ -26,7 +26,12 @@ from typing import Any
 from modelred_provider.testing.errors import ApiError
 from modelred_provider.testing.faults import CONTROL_PREFIX, ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY_BYTES = 1024 * 1024
+__all__ = [
+    "GuardMiddleware",
+    "is_loopback_name",
+]
+
+_MAX_BODY_BYTES = 1024 * 1024
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _CLOSE = {"connection": "close"}
 
@@ -54,7 +59,7 @@ def is_loopback_name(name: str) -> bool:
     return ip is not None and ip.is_loopback
 
 
-def host_of(header: str) -> str | None:
+def _host_of(header: str) -> str | None:
     """The name part of a ``Host`` header value (``[::1]:8765`` -> ``[::1]``); None if malformed."""
     header = header.strip()
     if header.startswith("["):
@@ -78,7 +83,7 @@ class GuardMiddleware:
     """Host, content type and body size checks (see the module docstring), outermost in the app."""
 
     def __init__(
-        self, app: ASGIApp, allowed_hosts: Iterable[str] = (), max_body: int = MAX_BODY_BYTES
+        self, app: ASGIApp, allowed_hosts: Iterable[str] = (), max_body: int = _MAX_BODY_BYTES
     ) -> None:
         self.app = app
         self.allowed_hosts = frozenset(_bare(h) for h in allowed_hosts)
@@ -91,7 +96,7 @@ class GuardMiddleware:
             headers.setdefault(name.lower(), []).append(value)
 
         hosts = headers.get(b"host", [])
-        host = host_of(hosts[0].decode("latin-1")) if len(hosts) == 1 else None
+        host = _host_of(hosts[0].decode("latin-1")) if len(hosts) == 1 else None
         if host is None or not (
             is_loopback_name(host)
             or (not control and (_ip(host) is not None or _bare(host) in self.allowed_hosts))

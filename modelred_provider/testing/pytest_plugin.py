@@ -19,6 +19,15 @@ import pytest
 
 from modelred_provider.testing.emulator import ModelRedEmulator
 
+__all__ = [
+    "CONN_ID",
+    "MARKER",
+    "modelred_connection",
+    "modelred_emulator",
+    "modelred_emulator_session",
+    "pytest_configure",
+]
+
 MARKER = "modelred_emulator"
 CONN_ID = "modelred_default"
 

@@ -10,9 +10,14 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+__all__ = [
+    "build_report",
+    "risk_level",
+]
+
 # Score bands when the scenario gives no explicit score.
-PASS_BAND = (80, 97)
-LOW_BAND = (22, 45)
+_PASS_BAND = (80, 97)
+_LOW_BAND = (22, 45)
 
 
 def _h(*parts: str) -> int:
@@ -30,10 +35,10 @@ def risk_level(score: float) -> str:
     return "critical"
 
 
-def target_score(model_key: str, probe_keys: Iterable[str], outcome: str, score: float | None) -> float:
+def _target_score(model_key: str, probe_keys: Iterable[str], outcome: str, score: float | None) -> float:
     if score is not None:
         return float(score)
-    lo, hi = LOW_BAND if outcome == "low_score" else PASS_BAND
+    lo, hi = _LOW_BAND if outcome == "low_score" else _PASS_BAND
     return float(lo + _h("score", model_key, *sorted(probe_keys)) % (hi - lo + 1))
 
 
@@ -45,7 +50,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report of a COMPLETED assessment of ``model_key`` with ``probes`` (catalogue records)."""
     keys = sorted(p["key"] for p in probes)
-    target = target_score(model_key, keys, outcome, score)
+    target = _target_score(model_key, keys, outcome, score)
     weak = outcome == "low_score" or target < 50
     # A safe model (risk low or medium, not a weak outcome) holds on its critical probes: no critical
     # finding, so a model the docs call passing passes a gate with fail_on_severities=["critical"].

@@ -14,6 +14,19 @@ from modelred_provider.testing.serialize import assessment_wire
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED
 from modelred_provider.testing.wire import decode_json, state_of
 
+__all__ = [
+    "add_fault",
+    "clear_faults",
+    "created",
+    "dashboard_page",
+    "force",
+    "get_counts",
+    "health",
+    "list_faults",
+    "put_scenario",
+    "reset_counts",
+]
+
 
 def _book(request: Request) -> FaultBook:
     book: FaultBook = request.app.state.faults

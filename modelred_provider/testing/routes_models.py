@@ -23,7 +23,15 @@ from modelred_provider.testing.wire import (
     state_of,
 )
 
-MODEL_SORT_FIELDS = (
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "create_model",
+    "delete_model",
+    "get_model",
+    "list_models",
+]
+
+_MODEL_SORT_FIELDS = (
     "displayName",
     "provider",
     "modelId",
@@ -43,7 +51,7 @@ async def list_models(request: Request) -> JSONResponse:
     size = q_int(request, "pageSize", 10, gen, MAX_PAGE_SIZE)
     status = q_choice(request, "status", ("active", "inactive", "both"), "both", gen)
     provider = request.query_params.get("provider") or "all"
-    sort_by = q_choice(request, "sortBy", MODEL_SORT_FIELDS, "createdAt", gen)
+    sort_by = q_choice(request, "sortBy", _MODEL_SORT_FIELDS, "createdAt", gen)
     sort_dir = q_choice(request, "sortDir", ("asc", "desc"), "desc", gen)
     search = (request.query_params.get("search") or "").strip().lower()
 

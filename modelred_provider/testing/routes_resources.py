@@ -22,6 +22,16 @@ from modelred_provider.testing.wire import (
     state_of,
 )
 
+__all__ = [
+    "GEN",
+    "check_priority",
+    "create_assessment",
+    "get_assessment",
+    "list_assessments",
+    "list_probes",
+    "resolve_model",
+]
+
 GEN = RESOURCES
 
 

@@ -21,12 +21,25 @@ from modelred_provider.testing.wire import (
     state_of,
 )
 
+__all__ = [
+    "GEN",
+    "MAX_PAGE_SIZE",
+    "create_assessment",
+    "get_assessment",
+    "get_pack",
+    "get_pack_data",
+    "list_assessments",
+    "list_imported_packs",
+    "list_owned_packs",
+    "patch_assessment",
+]
+
 GEN = V2
 MAX_PAGE_SIZE = 100
-ASSESSMENT_SORT_FIELDS = ("createdAt", "completedAt", "status", "priority", "progress")
-PACK_SORT_FIELDS = ("createdAt", "name", "category", "probeCount", "promptCount")
-IMPORTED_SORT_FIELDS = ("importedAt", "name", "category", "probeCount", "promptCount")
-WEB_UI_MESSAGE = "Assessment modification requires web UI"
+_ASSESSMENT_SORT_FIELDS = ("createdAt", "completedAt", "status", "priority", "progress")
+_PACK_SORT_FIELDS = ("createdAt", "name", "category", "probeCount", "promptCount")
+_IMPORTED_SORT_FIELDS = ("importedAt", "name", "category", "probeCount", "promptCount")
+_WEB_UI_MESSAGE = "Assessment modification requires web UI"
 
 
 async def create_assessment(request: Request) -> JSONResponse:
@@ -111,7 +124,7 @@ async def patch_assessment(request: Request) -> JSONResponse:
     st = state_of(request)
     st.get_assessment(request.path_params["id"], caller.orgs)
     action = body.get("action")
-    raise ApiError(403, WEB_UI_MESSAGE, "WEB_UI_REQUIRED", {"action": action})
+    raise ApiError(403, _WEB_UI_MESSAGE, "WEB_UI_REQUIRED", {"action": action})
 
 
 async def list_assessments(request: Request) -> JSONResponse:
@@ -121,7 +134,7 @@ async def list_assessments(request: Request) -> JSONResponse:
     size = q_int(request, "pageSize", 10, GEN, MAX_PAGE_SIZE)
     status = q_choice(request, "status", ("all", *STATUSES), "all", GEN)
     provider = q_choice(request, "provider", ("all", *catalogue.PROVIDERS), "all", GEN)
-    sort_by = q_choice(request, "sortBy", ASSESSMENT_SORT_FIELDS, "createdAt", GEN)
+    sort_by = q_choice(request, "sortBy", _ASSESSMENT_SORT_FIELDS, "createdAt", GEN)
     sort_dir = q_choice(request, "sortDir", ("asc", "desc"), "desc", GEN)
     search = (request.query_params.get("search") or "").strip().lower()
     records = st.list_assessments(caller.orgs)
@@ -167,13 +180,13 @@ def _filter_packs(
 async def list_owned_packs(request: Request) -> JSONResponse:
     caller = authenticate(request)
     items = [pack_wire(p) for p in state_of(request).owned_packs(caller.orgs)]
-    return ok(_filter_packs(request, items, PACK_SORT_FIELDS, "createdAt"))
+    return ok(_filter_packs(request, items, _PACK_SORT_FIELDS, "createdAt"))
 
 
 async def list_imported_packs(request: Request) -> JSONResponse:
     caller = authenticate(request)
     items = [pack_wire(p, at) for p, at in state_of(request).imported_packs(caller.orgs)]
-    return ok(_filter_packs(request, items, IMPORTED_SORT_FIELDS, "importedAt"))
+    return ok(_filter_packs(request, items, _IMPORTED_SORT_FIELDS, "importedAt"))
 
 
 def _visible_pack(request: Request) -> tuple[dict, str | None]:

@@ -23,6 +23,17 @@ from modelred_provider.testing.faults import ChaosDraw
 from modelred_provider.testing.reports import build_report
 from modelred_provider.testing.scenario import ModelScenario, load_chaos, load_scenario, read_scenario
 
+__all__ = [
+    "PLAN_MESSAGE",
+    "PRIORITIES",
+    "STATUSES",
+    "TERMINAL",
+    "AssessmentRecord",
+    "EmulatorState",
+    "Snapshot",
+    "iso",
+]
+
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
 STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
@@ -30,14 +41,14 @@ PRIORITIES = ("low", "normal", "high", "critical")
 
 # Fractions of the assessment duration: QUEUED for the first 20 %, then RUNNING; a failing model fails
 # halfway through its run (progress 50); others complete at 100 %.
-QUEUED_FRACTION = 0.2
-FAIL_POINT = 0.5
+_QUEUED_FRACTION = 0.2
+_FAIL_POINT = 0.5
 
 PLAN_MESSAGE = (
     "API key access is only available on Pro and Enterprise plans. "
     "Please upgrade your subscription to use the ModelRed SDK."
 )
-DEFAULT_FAIL_ERROR = "Assessment failed: the target model could not be evaluated"
+_DEFAULT_FAIL_ERROR = "Assessment failed: the target model could not be evaluated"
 
 
 def iso(epoch: float) -> str:
@@ -82,11 +93,11 @@ class AssessmentRecord:
             return Snapshot(QUEUED, 0, None, None)
         elapsed = now - self.created_mono
         d = self.duration
-        queued_until = QUEUED_FRACTION * d
+        queued_until = _QUEUED_FRACTION * d
         if self.outcome == "fail":
-            fail_at = queued_until + FAIL_POINT * (d - queued_until)
+            fail_at = queued_until + _FAIL_POINT * (d - queued_until)
             if elapsed >= fail_at:
-                return Snapshot(FAILED, 50, self.created_epoch + fail_at, self.error or DEFAULT_FAIL_ERROR)
+                return Snapshot(FAILED, 50, self.created_epoch + fail_at, self.error or _DEFAULT_FAIL_ERROR)
         if elapsed >= d:
             return Snapshot(COMPLETED, 100, self.created_epoch + d, None)
         if elapsed < queued_until:
@@ -332,7 +343,7 @@ class EmulatorState:
                 )
             progress = 100 if status == COMPLETED else current.progress
             if status == FAILED:
-                error = error or DEFAULT_FAIL_ERROR
+                error = error or _DEFAULT_FAIL_ERROR
             elif status == CANCELLED:
                 error = None
             record.forced = Snapshot(status, progress, time.time(), error)

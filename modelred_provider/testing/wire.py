@@ -14,6 +14,21 @@ from starlette.responses import JSONResponse
 from modelred_provider.testing.errors import RESOURCES, ApiError, validation_error
 from modelred_provider.testing.state import PLAN_MESSAGE, EmulatorState
 
+__all__ = [
+    "Caller",
+    "authenticate",
+    "decode_json",
+    "error_response",
+    "generation_of_models_route",
+    "json_body",
+    "ok",
+    "page_envelope",
+    "q_choice",
+    "q_int",
+    "sort_items",
+    "state_of",
+]
+
 
 @dataclass(frozen=True)
 class Caller:

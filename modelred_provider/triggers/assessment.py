@@ -21,17 +21,20 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from modelred_provider.api.vocabulary import ApiGeneration
-from modelred_provider.operators.validation import check_positive
 from modelred_provider.triggers import shared
-from modelred_provider.waiting.defaults import DEFAULT_RETRY_BUDGET
 from modelred_provider.waiting.outcome import TerminationReason, make_event
+from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET, check_positive
 from modelred_provider.waiting.policy import PollPolicy, Step
 
 if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook
 
+__all__ = [
+    "ModelRedAssessmentTrigger",
+]
+
 #: Upper bound for the best-effort cancel in ``on_kill`` (seconds).
-CANCEL_TIMEOUT = 30.0
+_CANCEL_TIMEOUT = 30.0
 
 
 class ModelRedAssessmentTrigger(BaseEventTrigger):
@@ -227,7 +230,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
                     hook.acancel_assessment(
                         self.assessment_id, api_generation=ApiGeneration(self.api_generation)
                     ),
-                    CANCEL_TIMEOUT,
+                    _CANCEL_TIMEOUT,
                 )
             self.log.info("Cancelled ModelRed assessment %s", self.assessment_id)
         except Exception as error:

@@ -42,6 +42,17 @@ from modelred_provider.api.vocabulary import ApiGeneration
 if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook
 
+__all__ = [
+    "LIST_MARGIN",
+    "MAX_LIST_LIMIT",
+    "Snapshot",
+    "group_key",
+    "open_stream",
+    "register",
+    "stream_key",
+    "unregister",
+]
+
 #: Listed beyond the waiting triggers (assessments launched by others push ours down the list).
 LIST_MARGIN = 20
 #: The largest list asked (resources: ``limit``; v2: pages of ``endpoints.V2_PAGE_SIZE`` up to it); a
@@ -49,7 +60,7 @@ LIST_MARGIN = 20
 MAX_LIST_LIMIT = 1000
 #: Triggers polling faster than this do not share (their own GETs are as cheap, and a subscriber
 #: blocked in a long own GET must not let the group's broadcast queue fill up).
-MIN_SHARED_INTERVAL = 1.0
+_MIN_SHARED_INTERVAL = 1.0
 
 _log = LoggingMixin().log
 
@@ -65,7 +76,7 @@ class Snapshot:
         return self.assessments.get(assessment_id)
 
 
-def enabled() -> bool:
+def _enabled() -> bool:
     """``[modelred] shared_stream`` (default True; env ``AIRFLOW__MODELRED__SHARED_STREAM``), read when
     the triggerer asks a trigger for its key: False turns grouping off, every trigger polls alone."""
     from airflow.configuration import conf
@@ -75,14 +86,14 @@ def enabled() -> bool:
 
 def stream_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
     """The group of a trigger (None: do not share): off by ``[modelred] shared_stream = False``."""
-    if not enabled():
+    if not _enabled():
         return None
     return group_key(modelred_conn_id, api_generation, poll_interval)
 
 
 def group_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
-    """One connection, API generation and poll interval (None below :data:`MIN_SHARED_INTERVAL`)."""
-    if poll_interval < MIN_SHARED_INTERVAL:
+    """One connection, API generation and poll interval (None below :data:`_MIN_SHARED_INTERVAL`)."""
+    if poll_interval < _MIN_SHARED_INTERVAL:
         return None
     return (
         "modelred-assessments",
@@ -98,7 +109,7 @@ _WAITING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Co
 )
 
 
-def waiting_ids(key: Hashable) -> set[str]:
+def _waiting_ids(key: Hashable) -> set[str]:
     """The assessments the triggers of group ``key`` wait for in the running loop."""
     return set(_WAITING.get(asyncio.get_running_loop(), {}).get(key, ()))
 
@@ -121,7 +132,7 @@ def unregister(key: Hashable, assessment_id: str) -> None:
         del per_loop[key]
 
 
-async def list_snapshot(hook: ModelRedHook, generation: ApiGeneration, waiting: set[str]) -> Snapshot:
+async def _list_snapshot(hook: ModelRedHook, generation: ApiGeneration, waiting: set[str]) -> Snapshot:
     """List the newest assessments once (resources: one request; v2: the pages the group needs), through
     the hook's public async list: no retry within the interval, no report read, parsed in slices."""
     listed = await hook.alist_assessments(
@@ -146,7 +157,7 @@ async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Snapshot]:
         while True:
             delay = interval
             try:
-                snapshot = await list_snapshot(hook, generation, waiting_ids(key))
+                snapshot = await _list_snapshot(hook, generation, _waiting_ids(key))
             except Exception as error:  # CancelledError passes: the group ended
                 _log.warning("Shared ModelRed assessment list failed; each trigger reads its own: %s", error)
                 snapshot = Snapshot(failed=True)

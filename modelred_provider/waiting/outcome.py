@@ -13,6 +13,13 @@ from typing import Any
 
 from modelred_provider.api.models import AssessmentStatus
 
+__all__ = [
+    "TerminationReason",
+    "make_event",
+    "parse_reason",
+    "reason_for_status",
+]
+
 
 class TerminationReason(str, Enum):
     """Why a wait ended; carried as ``reason`` in the trigger event."""

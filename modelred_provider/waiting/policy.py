@@ -19,11 +19,16 @@ from typing import Any
 
 from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.models import Assessment
-from modelred_provider.waiting.defaults import DEFAULT_POLL_MAX_WAIT
 from modelred_provider.waiting.outcome import TerminationReason, make_event, reason_for_status
+from modelred_provider.waiting.parameters import DEFAULT_POLL_MAX_WAIT
+
+__all__ = [
+    "PollPolicy",
+    "Step",
+]
 
 #: Longest pause between two polls after transient failures (seconds).
-MAX_BACKOFF = 300.0
+_MAX_BACKOFF = 300.0
 
 
 @dataclass
@@ -182,7 +187,7 @@ class PollPolicy:
 
     def backoff(self, error: BaseException) -> float:
         base = max(self.poll_interval, 0.1) * 2 ** (self.failures - 1)
-        delay = min(MAX_BACKOFF, base) * random.uniform(0.8, 1.2)
+        delay = min(_MAX_BACKOFF, base) * random.uniform(0.8, 1.2)
         # The server's Retry-After (429, or 503 during maintenance) wins over our own backoff.
         retry_after = getattr(error, "retry_after", None)
         if retry_after:

@@ -11,7 +11,8 @@ from email.utils import format_datetime
 import pytest
 
 from modelred_provider.api import errors as e
-from modelred_provider.api.retry import RetryPolicy, parse_retry_after
+from modelred_provider.api.errors import parse_retry_after
+from modelred_provider.api.retry import RetryPolicy
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 

@@ -35,7 +35,7 @@ _PARSE_TIME_MODULES = {
     "modelred_provider.sensors",
     "modelred_provider.sensors.assessment",
     "modelred_provider.waiting",
-    "modelred_provider.waiting.defaults",
+    "modelred_provider.waiting.parameters",
 }
 
 
@@ -75,7 +75,7 @@ def test_importing_operator_and_sensor_imports_no_transport():
 
 def test_every_wait_defaults_to_the_one_retry_budget():
     from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
-    from modelred_provider.waiting.defaults import DEFAULT_RETRY_BUDGET
+    from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET
 
     assert ModelRedAssessmentTrigger("a", "c").retry_budget == DEFAULT_RETRY_BUDGET
     assert ModelRedAssessmentOperator(task_id="t", model="m", test_types=["dan"]).retry_budget == (

@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
-from modelred_provider.waiting.defaults import DEFAULT_ASSESSMENT_TIMEOUT
+from modelred_provider.waiting.parameters import DEFAULT_ASSESSMENT_TIMEOUT
 from modelred_provider.waiting.policy import PollPolicy
 
 KEY = "mr_s3cr3t_kEy_9f8e7d6c"
