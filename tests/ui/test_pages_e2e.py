@@ -205,6 +205,9 @@ def _tab_url(airflow: AirflowStack, run_id: str) -> str:
 
 
 def _readme_copy(shot: Path, name: str) -> None:
+    """With MODELRED_UPDATE_SCREENSHOTS=1, the README's copy of the screenshot is replaced too."""
+    if os.environ.get("MODELRED_UPDATE_SCREENSHOTS") != "1":
+        return
     images = REPO / "docs" / "images"
     images.mkdir(exist_ok=True)
     shutil.copy(shot, images / name)
