@@ -35,8 +35,10 @@ from modelred_provider.operators.completion import AssessmentCompletionMixin
 from modelred_provider.operators.validation import (
     add_asset_outlet,
     as_list,
+    check_flag,
     check_gate_params,
     check_identifier,
+    check_regression_params,
     check_severities,
     is_templated,
 )
@@ -94,9 +96,27 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     :param min_score: quality gate: the lowest acceptable overall score (0..100, higher is safer).
     :param max_risk_level: quality gate: the highest acceptable risk level (low, medium, high, critical).
     :param fail_on_severities: quality gate: fail on any vulnerability of these severities.
+    :param max_score_drop: regression gate: the most the overall score may fall below the baseline's
+        (points). The baseline is ``baseline_assessment_id`` or else the newest earlier COMPLETED
+        assessment of the same model and probe set in ModelRed's list (the 100 newest completed ones);
+        the summary's ``baseline`` says which it was and by how much the score moved.
+    :param fail_on_new_critical: regression gate: fail when a probe has a critical finding (or one of
+        unknown severity) that the baseline did not have.
+    :param baseline_assessment_id: the assessment to compare with (templated), instead of looking it up.
+        One that is not found, not COMPLETED or without a report fails the gate.
+    :param require_baseline: with regression criteria and no baseline found, fail (default: pass, and
+        the summary's ``baseline.note`` says the regression criteria were not applied).
+    :param fail_on_gate: True (default): a model that does not pass fails the task
+        (``ModelRedQualityGateError``). False: the task succeeds and returns the summary with the verdict
+        in ``summary["gate"]["passed"]`` and ``["reasons"]``, for ``@task.branch`` or
+        ``ShortCircuitOperator`` to route on; the ``asset`` event is still emitted only for a pass. A
+        FAILED assessment or a timeout still fails the task; a baseline that cannot be read is a gate
+        the model does not pass.
     :param retry_budget: transient polling failures tolerated in a row (with backoff).
     :param asset: an Asset to emit an event for when the model passes, with extra
-        ``{assessment_id, score, risk_level, passed, model}`` (needs ``wait_for_completion``).
+        ``{assessment_id, score, risk_level, passed, model, airflow_task}`` (needs ``wait_for_completion``).
+        ``airflow_task`` is ``{dag_id, run_id, task_id, map_index, try_number}``: ModelRed's API gives an
+        assessment no name or description, so this is where the run that launched it is recorded.
     :param map_index_template: Airflow's label of a mapped task instance; by default the model
         (``DEFAULT_MAP_INDEX_TEMPLATE``), so ``.partial(...).expand(model=[...])`` shows each model.
 
@@ -117,6 +137,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         "min_score",
         "max_risk_level",
         "fail_on_severities",
+        "max_score_drop",
+        "baseline_assessment_id",
     )
     template_fields_renderers = {
         "test_types": "json",
@@ -146,6 +168,11 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         min_score: float | str | None = None,
         max_risk_level: str | None = None,
         fail_on_severities: list[str] | str | None = None,
+        max_score_drop: float | str | None = None,
+        fail_on_new_critical: bool = False,
+        baseline_assessment_id: str | None = None,
+        require_baseline: bool = False,
+        fail_on_gate: bool = True,
         retry_budget: int = DEFAULT_RETRY_BUDGET,
         asset: Asset | None = None,
         map_index_template: str | None = DEFAULT_MAP_INDEX_TEMPLATE,
@@ -158,6 +185,10 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
                     ("min_score", min_score),
                     ("max_risk_level", max_risk_level),
                     ("fail_on_severities", fail_on_severities),
+                    ("max_score_drop", max_score_drop),
+                    ("fail_on_new_critical", fail_on_new_critical or None),
+                    ("baseline_assessment_id", baseline_assessment_id),
+                    ("require_baseline", require_baseline or None),
                 )
                 if value is not None and value != [] and value != ()
             ]
@@ -174,9 +205,19 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             raise ValueError(
                 "asset needs wait_for_completion=True: its event says the model passed its assessment."
             )
-        if asset is not None:
+        check_flag(fail_on_gate, "fail_on_gate")
+        alias = None
+        if asset is not None and not fail_on_gate:
+            # A task that succeeds emits its outlets' events, and with fail_on_gate=False a failing model's
+            # task succeeds: the outlet is an alias, and the asset's event is added to it only on a pass.
+            from airflow.sdk import AssetAlias
+
+            alias = AssetAlias(f"modelred-passed:{asset.name}")
+            kwargs["outlets"] = add_asset_outlet(alias, kwargs.get("outlets"))
+        elif asset is not None:
             kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
         super().__init__(map_index_template=map_index_template, **kwargs)
+        self._asset_alias = alias
         self.model = model
         self.modelred_conn_id = modelred_conn_id
         self.test_types = test_types
@@ -191,6 +232,11 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         self.min_score = min_score
         self.max_risk_level = max_risk_level
         self.fail_on_severities = fail_on_severities
+        self.max_score_drop = max_score_drop
+        self.fail_on_new_critical = check_flag(fail_on_new_critical, "fail_on_new_critical")
+        self.baseline_assessment_id = baseline_assessment_id
+        self.require_baseline = check_flag(require_baseline, "require_baseline")
+        self.fail_on_gate = fail_on_gate
         self.retry_budget = check_retry_budget(retry_budget)
         self.asset = asset
         self._validate(at_parse=True)
@@ -230,6 +276,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
                 f"priority={self.priority!r} is not a ModelRed priority: use one of {list(PRIORITIES)}."
             )
         check_gate_params(self.min_score, self.max_risk_level, self.fail_on_severities)
+        check_regression_params(self.max_score_drop, self.baseline_assessment_id if at_parse else None)
 
     def _api_generation(self) -> ApiGeneration:
         return ApiGeneration.V2 if self.probe_pack_ids is not None else ApiGeneration.RESOURCES

@@ -31,6 +31,8 @@ __all__ = [
 
 #: XCom key of the summary, pushed whatever the outcome (also the return value on success).
 _XCOM_SUMMARY = "assessment_summary"
+#: Completed assessments listed to find the regression baseline (newest first).
+_BASELINE_LOOKBACK = 100
 
 
 class AssessmentCompletionMixin:
@@ -48,6 +50,14 @@ class AssessmentCompletionMixin:
     fail_on_severities: Any
     asset: Asset | None
     retry_budget: int
+    #: False: a model that does not pass is not a task failure; the task returns the summary with the
+    #: verdict (``summary["gate"]["passed"]``) for a branch to route on. The asset event still needs a pass.
+    fail_on_gate: bool = True
+    #: The regression gate (the operator's parameters; the sensor has none of them).
+    max_score_drop: Any = None
+    fail_on_new_critical: bool = False
+    require_baseline: bool = False
+    baseline_assessment_id: str | None = None
     if TYPE_CHECKING:
         from airflow.sdk.types import Logger
 
@@ -209,16 +219,20 @@ class AssessmentCompletionMixin:
                 )
             gate = QualityGate.from_params(self.min_score, self.max_risk_level, self.fail_on_severities)
             verdict = gate.evaluate(assessment.report)
-            summary = self._publish(context, assessment, verdict)
+            verdict, baseline = self._regression(assessment, verdict)
+            summary = self._publish(context, assessment, verdict, baseline=baseline)
             if not verdict.passed:
                 self._forget(context)
-                raise ModelRedQualityGateError(
+                text = (
                     f"Model {summary['model']} did not pass the ModelRed quality gate: "
                     + "; ".join(verdict.reasons)
-                    + f". Assessment {assessment_id}: {summary['url']}",
-                    reasons=verdict.reasons,
-                    assessment_id=assessment_id,
-                    summary=summary,
+                    + f". Assessment {assessment_id}: {summary['url']}"
+                )
+                if not self.fail_on_gate:
+                    self.log.warning("%s (fail_on_gate=False: the task succeeds with this verdict)", text)
+                    return summary
+                raise ModelRedQualityGateError(
+                    text, reasons=verdict.reasons, assessment_id=assessment_id, summary=summary
                 )
             self._emit_asset_event(context, summary)
             self._forget(context)
@@ -254,13 +268,96 @@ class AssessmentCompletionMixin:
             reason=reason.value,
         )
 
+    def _regression(
+        self, assessment: Assessment, verdict: GateVerdict
+    ) -> tuple[GateVerdict, dict[str, Any] | None]:
+        """``verdict`` combined with the regression gate's, and what the summary says of the baseline
+        (``None`` without regression criteria). A baseline that cannot be read fails the gate."""
+        from modelred_provider.operators.gate import (
+            BASELINE_EXPLICIT,
+            BASELINE_LATEST,
+            RegressionGate,
+            combine,
+        )
+        from modelred_provider.operators.validation import check_identifier
+
+        regression = RegressionGate.from_params(
+            self.max_score_drop, self.fail_on_new_critical, self.require_baseline
+        )
+        if regression.is_empty:
+            return verdict, None
+        explicit = self.baseline_assessment_id
+        chosen = BASELINE_EXPLICIT if explicit else BASELINE_LATEST
+        unusable = bool(explicit)  # an explicit baseline that cannot be read is not "no baseline"
+        baseline = None
+        try:
+            if explicit:
+                check_identifier(explicit, "baseline_assessment_id")
+                missing = f"baseline_assessment_id={explicit!r} was not found"
+                baseline = self.hook.get_assessment(explicit, api_generation=assessment.api_generation)
+            else:
+                missing = (
+                    f"no earlier COMPLETED assessment of model {self._model_label(assessment)} "
+                    "with the same probe set"
+                )
+                baseline = self._latest_baseline(assessment)
+        except Exception as error:
+            from modelred_provider.api.errors import ModelRedNotFoundError
+
+            if not (explicit and isinstance(error, ModelRedNotFoundError)):
+                # Fail closed: the gate cannot decide, so the model does not pass.
+                missing = f"the baseline could not be read ({error}), so the regression gate cannot pass"
+                unusable = True
+        part, info = regression.evaluate(
+            assessment.report, baseline, missing=missing, chosen=chosen, unusable=unusable
+        )
+        if info["note"]:
+            self.log.info("Regression gate: %s", info["note"])
+        return combine(verdict, part), info
+
+    def _latest_baseline(self, assessment: Assessment) -> Assessment | None:
+        """The newest earlier COMPLETED assessment of the same model and probe set, from ModelRed's list."""
+        from modelred_provider.api.models import AssessmentStatus
+        from modelred_provider.operators.gate import pick_baseline
+
+        listed = self.hook.list_assessments(
+            status=AssessmentStatus.COMPLETED,
+            limit=_BASELINE_LOOKBACK,
+            api_generation=assessment.api_generation,
+        )
+        found = pick_baseline(assessment, listed)
+        # A list item may carry no report (a large list): read the chosen one in full.
+        if found is not None and found.report is None:
+            found = self.hook.get_assessment(found.id, api_generation=found.api_generation)
+        return found
+
+    def _airflow_task(self, context: Context) -> dict[str, Any]:
+        """Which task instance ran or watched the assessment (the summary and the asset event say it)."""
+        ti = context.get("ti")
+        return {
+            name: getattr(ti, name, None)
+            for name in ("dag_id", "run_id", "task_id", "map_index", "try_number")
+        }
+
     def _publish(
-        self, context: Context, assessment: Assessment, verdict: GateVerdict | None
+        self,
+        context: Context,
+        assessment: Assessment,
+        verdict: GateVerdict | None,
+        *,
+        baseline: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         from modelred_provider.operators.summary import build_summary, render_report
 
         url = self._url(assessment)
-        summary = build_summary(assessment, url=url, model=self._model_label(assessment), gate=verdict)
+        summary = build_summary(
+            assessment,
+            url=url,
+            model=self._model_label(assessment),
+            gate=verdict,
+            baseline=baseline,
+            airflow_task=self._airflow_task(context),
+        )
         self.log.info("%s", render_report(assessment, summary))
         context["ti"].xcom_push(key=_XCOM_SUMMARY, value=summary)
         return summary
@@ -274,15 +371,23 @@ class AssessmentCompletionMixin:
         ti.xcom_push(key=XCOM_ASSESSMENT_URL, value=self._url(assessment))
 
     def _emit_asset_event(self, context: Context, summary: dict[str, Any]) -> None:
+        """Only for a pass. With ``fail_on_gate=False`` the task's outlet is an alias (a task that
+        succeeds emits its outlets' events), so the asset's event is added only here."""
         if self.asset is None:
             return
-        context["outlet_events"][self.asset].extra = {
+        extra = {
             "assessment_id": summary["assessment_id"],
             "score": summary["score"],
             "risk_level": summary["risk_level"],
             "passed": summary["gate"]["passed"],
             "model": summary["model"],
+            "airflow_task": summary["airflow_task"],
         }
+        alias = getattr(self, "_asset_alias", None)
+        if alias is not None:
+            context["outlet_events"][alias].add(self.asset, extra=extra)
+        else:
+            context["outlet_events"][self.asset].extra = extra
 
     def _forget(self, context: Context) -> None:
         """Hook for the operator: drop the stored assessment id once the outcome is final."""

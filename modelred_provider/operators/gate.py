@@ -14,17 +14,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelred_provider.api.models import AssessmentStatus
 from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
-from modelred_provider.operators.validation import check_min_score, check_risk_level, check_severities
+from modelred_provider.operators.validation import (
+    check_flag,
+    check_min_score,
+    check_risk_level,
+    check_severities,
+)
 from modelred_provider.waiting.parameters import is_finite_number
 
 if TYPE_CHECKING:
-    from modelred_provider.api.models import Report
+    from modelred_provider.api.models import Assessment, Report
 
 __all__ = [
+    "BASELINE_EXPLICIT",
+    "BASELINE_LATEST",
     "GateVerdict",
     "QualityGate",
+    "RegressionGate",
+    "combine",
     "count_vulnerabilities",
+    "pick_baseline",
 ]
 
 #: The key of :func:`count_vulnerabilities` for vulnerabilities whose severity is missing or unknown.
@@ -208,3 +219,178 @@ def _unknown_severities(report: Report | None) -> list[str | None]:
     seen += [s for s, n in report.severity_counts.items() if n]
     seen += [p.severity for p in report.probes if p.failed_cases > 0]
     return list(dict.fromkeys(s for s in seen if _bucket(s) == _UNKNOWN))
+
+
+#: Where the regression gate's baseline came from (the summary's ``baseline.chosen``).
+BASELINE_EXPLICIT = "baseline_assessment_id"
+BASELINE_LATEST = "the newest earlier COMPLETED assessment of the same model and probe set"
+
+
+def _probe_set(assessment: Assessment) -> tuple[frozenset[str], frozenset[str]]:
+    return frozenset(assessment.test_types), frozenset(assessment.probe_pack_ids)
+
+
+def pick_baseline(current: Assessment, listed: Iterable[Assessment]) -> Assessment | None:
+    """The regression baseline of ``current`` among ``listed``: the newest COMPLETED assessment of
+    the same model (database id) and the same probe set (probe keys and probe packs), created before
+    ``current``. An assessment whose creation time or model is unknown cannot be shown to be one, so
+    it is never chosen; ``None`` when there is none."""
+    if current.created_at is None or not current.model_id:
+        return None
+    wanted = _probe_set(current)
+    candidates = [
+        a
+        for a in listed
+        if a.id != current.id
+        and a.status is AssessmentStatus.COMPLETED
+        and a.model_id == current.model_id
+        and _probe_set(a) == wanted
+        and a.created_at is not None
+        and a.created_at < current.created_at
+    ]
+    start = current.created_at
+    return max(candidates, key=lambda a: a.created_at or start, default=None)
+
+
+def _critical_findings(report: Report, *, unknown_counts: bool) -> set[str]:
+    """Probe keys with a critical finding (a critical vulnerability or a failing critical probe).
+    ``unknown_counts``: a finding of missing or unknown severity counts too (it could be critical)."""
+
+    def counts(severity: Any) -> bool:
+        bucket = _bucket(severity)
+        return bucket == "critical" or (unknown_counts and bucket == _UNKNOWN)
+
+    found = {
+        v.probe or "(a vulnerability without a probe)" for v in report.vulnerabilities if counts(v.severity)
+    }
+    found |= {p.key for p in report.probes if p.failed_cases > 0 and counts(p.severity)}
+    return found
+
+
+@dataclass(frozen=True)
+class RegressionGate:
+    """Compare a finished assessment with a baseline assessment of the model.
+
+    ``max_score_drop``: the most the overall score may fall below the baseline's (points, 0..100).
+    ``fail_on_new_critical``: fail when a probe has a critical finding the baseline did not have.
+    ``require_baseline``: without a baseline the gate fails; otherwise it passes with a note.
+    """
+
+    max_score_drop: float | None = None
+    fail_on_new_critical: bool = False
+    require_baseline: bool = False
+
+    @classmethod
+    def from_params(
+        cls, max_score_drop: Any = None, fail_on_new_critical: Any = False, require_baseline: Any = False
+    ) -> RegressionGate:
+        return cls(
+            check_min_score(max_score_drop, "max_score_drop"),
+            check_flag(fail_on_new_critical, "fail_on_new_critical"),
+            check_flag(require_baseline, "require_baseline"),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return self.max_score_drop is None and not self.fail_on_new_critical
+
+    def evaluate(
+        self,
+        report: Report | None,
+        baseline: Assessment | None,
+        *,
+        missing: str,
+        chosen: str | None = None,
+        unusable: bool = False,
+    ) -> tuple[GateVerdict, dict[str, Any]]:
+        """The verdict and what the summary says of the baseline (``missing``: why there is none;
+        ``unusable``: a baseline was asked for but cannot be used, which fails whatever ``require_baseline``).
+
+        Fails closed: no report, a score that is not a number (either side), a baseline that is not
+        COMPLETED or has no report, or a report whose vulnerabilities cannot be counted fail the
+        criterion that needs them. A finding of unknown severity in this report counts as critical
+        (it could be); in the baseline only a known critical one does, so nothing hides a new one.
+        """
+        info: dict[str, Any] = {
+            "assessment_id": None,
+            "chosen": None,
+            "score": None,
+            "risk_level": None,
+            "completed_at": None,
+            "score_drop": None,
+            "new_critical": None,
+            "note": None,
+        }
+        if self.is_empty:
+            return GateVerdict(True, []), info
+        info["chosen"] = chosen
+        if baseline is None:
+            if unusable:
+                return GateVerdict(False, [missing]), {**info, "note": missing}
+            if self.require_baseline:
+                return GateVerdict(False, [f"{missing}, and require_baseline=True"]), {
+                    **info,
+                    "note": missing,
+                }
+            note = f"{missing}: the regression criteria were not applied (require_baseline=False)"
+            return GateVerdict(True, []), {**info, "note": note}
+        base = baseline.report
+        info.update(
+            assessment_id=baseline.id,
+            score=base.overall_score if base else None,
+            risk_level=normalize_level(base.risk_level) if base else None,
+            completed_at=baseline.completed_at.isoformat() if baseline.completed_at else None,
+        )
+        if baseline.status is not AssessmentStatus.COMPLETED or base is None:
+            reason = (
+                f"the baseline assessment {baseline.id} is {baseline.status.value} without a report, "
+                "so it cannot be compared with"
+            )
+            return GateVerdict(False, [reason]), info
+        reasons: list[str] = []
+        if self.max_score_drop is not None:
+            reasons.extend(self._drop_reasons(report, base, info))
+        if self.fail_on_new_critical:
+            reasons.extend(self._critical_reasons(report, base, info))
+        return GateVerdict(not reasons, reasons), info
+
+    def _drop_reasons(self, report: Report | None, base: Report, info: dict[str, Any]) -> list[str]:
+        criterion = f"max_score_drop={self.max_score_drop:g}"
+        score = report.overall_score if report is not None else None
+        for name, value in (("this assessment's", score), ("the baseline's", base.overall_score)):
+            if not is_finite_number(value) or not 0 <= value <= 100:  # type: ignore[operator]
+                return [f"{name} overall score {value!r} is not a score, so {criterion} cannot be checked"]
+        drop = round(float(base.overall_score) - float(score), 6)  # type: ignore[arg-type]
+        info["score_drop"] = drop
+        if drop > self.max_score_drop:  # type: ignore[operator]
+            return [
+                f"overall score {score:g} dropped {drop:g} points from the baseline's "
+                f"{base.overall_score:g}, more than {criterion}"
+            ]
+        return []
+
+    def _critical_reasons(self, report: Report | None, base: Report, info: dict[str, Any]) -> list[str]:
+        criterion = "fail_on_new_critical"
+        if report is None:
+            return [f"the assessment has no report, so {criterion} cannot be checked"]
+        if report.vulnerabilities_unknown:
+            return [
+                f"the report's vulnerabilities cannot be counted ({report.vulnerabilities_unknown}), "
+                f"so {criterion} cannot be checked"
+            ]
+        new = sorted(
+            _critical_findings(report, unknown_counts=True) - _critical_findings(base, unknown_counts=False)
+        )
+        info["new_critical"] = new
+        if new:
+            return [
+                f"{len(new)} probe{'' if len(new) == 1 else 's'} with a critical (or unknown-severity) "
+                f"finding the baseline did not have: {', '.join(new[:10])}"
+            ]
+        return []
+
+
+def combine(*verdicts: GateVerdict) -> GateVerdict:
+    """One verdict: passed when every part passed, with every part's reasons."""
+    reasons = [reason for verdict in verdicts for reason in verdict.reasons]
+    return GateVerdict(all(v.passed for v in verdicts), reasons)

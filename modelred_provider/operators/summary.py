@@ -44,9 +44,21 @@ def failing_probes(report: Report | None) -> list[ProbeResult]:
 
 
 def build_summary(
-    assessment: Assessment, *, url: str | None, model: str | None, gate: GateVerdict | None
+    assessment: Assessment,
+    *,
+    url: str | None,
+    model: str | None,
+    gate: GateVerdict | None,
+    baseline: dict[str, Any] | None = None,
+    airflow_task: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON summary. ``gate`` is ``None`` when the task did not wait for the result.
+
+    ``baseline`` is what the regression gate compared with (``None`` without regression criteria):
+    ``{assessment_id, chosen, score, risk_level, completed_at, score_drop, new_critical, note}``.
+    ``airflow_task`` names the task instance that ran or watched the assessment (``dag_id``,
+    ``run_id``, ``task_id``, ``map_index``, ``try_number``): the API gives an assessment no name or
+    description to carry it (contract 1.2), so it travels here and in the asset event.
 
     ``status`` is what the server's status was read as; ``status_raw`` is what the server sent (an
     alias like ``CANCELED``, or a status the contract does not list, read as QUEUED).
@@ -76,6 +88,8 @@ def build_summary(
         "failing_probes": [p.key for p in failing_probes(report)],
         "error": assessment.error_message,
         "gate": gate.as_dict() if gate is not None else None,
+        "baseline": baseline,
+        "airflow_task": airflow_task,
     }
 
 
@@ -107,6 +121,17 @@ def render_report(assessment: Assessment, summary: dict[str, Any], *, limit: int
     if gate is not None:
         lines.append(f"  quality gate: {'PASSED' if gate['passed'] else 'FAILED'}")
         lines.extend(f"    - {reason}" for reason in gate["reasons"])
+    baseline = summary.get("baseline")
+    if baseline is not None:
+        if baseline["assessment_id"]:
+            score, drop = baseline["score"], baseline["score_drop"]
+            lines.append(
+                f"  baseline: {baseline['assessment_id']} ({baseline['chosen']}), score "
+                + ("n/a" if score is None else f"{score:g}")
+                + ("" if drop is None else f", drop {drop:g}")
+            )
+        if baseline["note"]:
+            lines.append(f"  baseline: {baseline['note']}")
     if summary["url"]:
         lines.append(f"  details: {summary['url']}")
     return "\n".join(lines)

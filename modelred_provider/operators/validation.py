@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
 
 if TYPE_CHECKING:
-    from airflow.sdk import Asset
+    from airflow.sdk import Asset, AssetAlias
 
 __all__ = [
     "add_asset_outlet",
     "as_list",
+    "check_flag",
     "check_gate_params",
     "check_identifier",
     "check_min_score",
+    "check_regression_params",
     "check_risk_level",
     "check_severities",
     "is_templated",
@@ -103,6 +105,21 @@ def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: A
         check_severities(fail_on_severities)
 
 
+def check_flag(value: Any, param: str) -> bool:
+    """A real ``True``/``False``: ``"false"`` or ``0`` would read as a choice the author did not make."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{param}={value!r} must be True or False.")
+    return value
+
+
+def check_regression_params(max_score_drop: Any, baseline_assessment_id: Any) -> None:
+    """Parse-time check of the regression gate's parameters; templated values wait for run time."""
+    if not is_templated(max_score_drop):
+        check_min_score(max_score_drop, "max_score_drop")
+    if baseline_assessment_id is not None and not is_templated(baseline_assessment_id):
+        check_identifier(baseline_assessment_id, "baseline_assessment_id")
+
+
 def check_identifier(value: Any, param: str) -> str:
     """A model slug/id or an assessment id: a string with something in it besides whitespace."""
     if not isinstance(value, str) or not value.strip():
@@ -110,7 +127,7 @@ def check_identifier(value: Any, param: str) -> str:
     return value
 
 
-def add_asset_outlet(asset: Asset | None, outlets: Any) -> list[Any] | None:
+def add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any] | None:
     """The task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
     if asset is None:
         return outlets

@@ -171,3 +171,47 @@ def test_sensor_timeout_with_soft_fail_skips_in_every_mode(
     dr = _run(test_dags, f"mr_sensor_timeout_{mode}")
     assert _ti(dr, "wait").state == "skipped"
     assert modelred_emulator.count(*PATCH_V2) == 0  # a sensor never cancels what it watches
+
+
+def _passed_events(dr: Any, uri: str) -> list[dict[str, Any]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == uri, AssetEvent.source_run_id == dr.run_id)
+            .all()
+        )
+        return [dict(row.extra or {}) for row in rows]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_branch_on_the_verdict(test_dags, modelred_emulator, modelred_connection, mode):
+    """fail_on_gate=False: the task succeeds for a failing model too, a branch routes on the verdict,
+    and only a pass emits the asset event (the outlet is an alias: a succeeding task emits its outlets)."""
+    dag = test_dags.DAGS[f"mr_branch_{mode}"]
+    uri = test_dags.BRANCH_ASSET.uri
+    weak = dag.test(run_conf={"model": "llama-weak"})
+    assert weak.state == "success"
+    states = {ti.task_id: ti.state for ti in weak.get_task_instances()}
+    assert states == {"assess": "success", "route": "success", "deploy": "skipped", "review": "success"}
+    summary = _xcom(weak, "return_value")
+    assert summary["gate"]["passed"] is False and summary["gate"]["reasons"]
+    assert summary["airflow_task"] == {
+        "dag_id": f"mr_branch_{mode}",
+        "run_id": weak.run_id,
+        "task_id": "assess",
+        "map_index": -1,
+        "try_number": 1,
+    }
+    assert _passed_events(weak, uri) == [], "a failing model must not emit the 'passed' asset event"
+
+    safe = dag.test(run_conf={"model": "gpt-4o-prod"})
+    states = {ti.task_id: ti.state for ti in safe.get_task_instances()}
+    assert states == {"assess": "success", "route": "success", "deploy": "success", "review": "skipped"}
+    passed = _xcom(safe, "return_value")
+    (event,) = _passed_events(safe, uri)
+    assert event["passed"] is True and event["assessment_id"] == passed["assessment_id"]
+    assert event["airflow_task"]["run_id"] == safe.run_id

@@ -138,7 +138,9 @@ def test_execute_complete_completed_returns_summary_and_emits_asset(modelred_emu
         "risk_level": summary["risk_level"],
         "passed": True,
         "model": "gpt-4o-prod",
+        "airflow_task": summary["airflow_task"],
     }
+    assert summary["airflow_task"]["try_number"] == 1  # read from the task instance
     assert STATE_KEY not in context["task_state_store"].data  # final: a cleared rerun launches anew
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, task
 
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
@@ -132,3 +133,30 @@ for mode in ("poke", "reschedule", "deferrable"):
             deferrable=mode == "deferrable",
         )
         launch >> wait
+
+
+# Branch on the verdict (fail_on_gate=False): the task succeeds either way, a branch routes on
+# summary["gate"]["passed"], and the asset's event (through an alias) is emitted only for a pass.
+BRANCH_ASSET = Asset("modelred://branch-on-verdict/passed")
+
+
+@task.branch
+def route(summary: dict) -> str:
+    return "deploy" if summary["gate"]["passed"] else "review"
+
+
+for mode, deferrable in (("sync", False), ("deferrable", True)):
+    with _dag(f"mr_branch_{mode}"):
+        verdict = ModelRedAssessmentOperator(
+            task_id="assess",
+            model="{{ dag_run.conf.get('model', 'gpt-4o-prod') }}",
+            probe_severities=["critical", "high"],
+            min_score=70,
+            max_risk_level="medium",
+            fail_on_severities=["critical"],
+            fail_on_gate=False,
+            deferrable=deferrable,
+            asset=BRANCH_ASSET,
+            **COMMON,
+        )
+        route(verdict.output) >> [EmptyOperator(task_id="deploy"), EmptyOperator(task_id="review")]
