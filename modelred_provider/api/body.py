@@ -3,7 +3,7 @@
 * **Size.** The body is read in chunks and decompressed by us (the transports turn their own
   decompression off), ``zlib`` with ``max_length``, so a decompression bomb stops at the cap:
   memory stays near ``limit`` whatever the server sends. Over the cap ->
-  :class:`ModelRedResponseTooLargeError`. Only ``gzip``, ``deflate`` and ``identity`` are asked for
+  :class:`ModelRedResponseError` with ``too_large``. Only ``gzip``, ``deflate`` and ``identity`` are asked for
   and accepted.
 * **Time on an event loop.** ``json.loads`` holds the GIL for its whole run (about 12 ms per MiB
   here), so a thread would not help the triggerer's loop. Bodies up to :data:`INLINE_JSON_BYTES`
@@ -31,7 +31,6 @@ __all__ = [
     "JSON_SLICE_BYTES",
     "READ_CHUNK_BYTES",
     "BodyDecoder",
-    "ModelRedResponseTooLargeError",
     "announced_too_large",
     "decode_steps",
     "run_steps",
@@ -49,12 +48,6 @@ JSON_SLICE_BYTES = 64 * 1024
 _INFLATE_STEP = 1024 * 1024
 #: Raw bytes read from the socket at a time.
 READ_CHUNK_BYTES = 64 * 1024
-
-
-class ModelRedResponseTooLargeError(ModelRedResponseError):
-    """The answer was larger than the cap (``max_response_mb``); asking again would not help."""
-
-    retryable = False
 
 
 class BodyDecoder:
@@ -84,7 +77,7 @@ class BodyDecoder:
         self._size += len(data)
         if self._size > self.limit:
             self._buffer = bytearray()
-            raise ModelRedResponseTooLargeError(
+            raise _too_large(
                 f"the answer is larger than {self.limit / 1048576:g} MiB once decoded; refusing to read "
                 "more (raise the connection extra max_response_mb if real answers are this large)",
                 operation=self.operation,
@@ -141,7 +134,7 @@ def announced_too_large(headers: Mapping[str, str], limit: int, operation: str) 
     length = _header(headers, "Content-Length")
     encoding = (_header(headers, "Content-Encoding") or "identity").strip().lower()
     if length and length.strip().isdigit() and encoding in ("", "identity") and int(length) > limit:
-        raise ModelRedResponseTooLargeError(
+        raise _too_large(
             f"the answer announces {int(length)} bytes, more than the {limit / 1048576:g} MiB cap "
             "(connection extra max_response_mb)",
             operation=operation,
@@ -239,3 +232,7 @@ def run_steps(steps: Generator[None, None, Any]) -> Any:
             next(steps)
         except StopIteration as done:
             return done.value
+
+
+def _too_large(message: str, *, operation: str | None = None) -> ModelRedResponseError:
+    return ModelRedResponseError(message, operation=operation, too_large=True)

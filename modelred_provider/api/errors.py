@@ -17,20 +17,14 @@ __all__ = [
     "ModelRedAPIError",
     "ModelRedAuthenticationError",
     "ModelRedConfigurationError",
-    "ModelRedConflictError",
-    "ModelRedConnectError",
     "ModelRedError",
     "ModelRedForbiddenError",
     "ModelRedNotAllowedForApiKeyError",
     "ModelRedNotFoundError",
-    "ModelRedPlanLimitError",
     "ModelRedRateLimitError",
     "ModelRedResponseError",
     "ModelRedServerError",
-    "ModelRedTLSError",
-    "ModelRedTimeoutError",
     "ModelRedTransportError",
-    "ModelRedValidationError",
     "ModelRedWaitTimeoutError",
     "error_from_response",
     "parse_retry_after",
@@ -92,29 +86,44 @@ class ModelRedWaitTimeoutError(ModelRedError):
 
 
 class ModelRedTransportError(ModelRedError):
-    """No HTTP answer: connection refused or reset, DNS, TLS, timeout."""
+    """No HTTP answer. ``kind`` says which way it failed:
+
+    * ``"connect"``: the connection could not be opened (refused, DNS, connect timeout, no free pooled
+      connection, the wait's deadline had passed): the request never left us (``sent`` is False), so
+      resending it is safe;
+    * ``"timeout"``: the request was sent and no answer came in time; a POST may have been processed;
+    * ``"tls"``: the TLS handshake or certificate verification failed (not retried: it will fail again);
+    * ``"io"``: the connection broke (reset, closed) after the request may have left.
+    """
 
     retryable = True
 
+    def __init__(self, message: str, *, kind: str = "io", **kwargs: Any) -> None:
+        if kind not in _TRANSPORT_KINDS:
+            raise ValueError(f"unknown transport failure kind {kind!r}")
+        self.kind = kind
+        self.retryable = kind != "tls"
+        super().__init__(message, **kwargs)
 
-class ModelRedConnectError(ModelRedTransportError):
-    """The connection could not be opened (refused, DNS, connect timeout): the request never left us."""
+    @property
+    def sent(self) -> bool:
+        """Whether the request may have reached the server (False only when no connection was opened)."""
+        return self.kind != "connect"
 
 
-class ModelRedTimeoutError(ModelRedTransportError):
-    """The request timed out; for a POST the server may have processed it."""
-
-
-class ModelRedTLSError(ModelRedTransportError):
-    """TLS handshake or certificate verification failed."""
-
-    retryable = False
+_TRANSPORT_KINDS = frozenset({"connect", "timeout", "tls", "io"})
 
 
 class ModelRedResponseError(ModelRedError):
-    """The server answered something we cannot read: HTML, truncated JSON, wrong shape, missing id."""
+    """The server answered something we cannot read: HTML, truncated JSON, wrong shape, missing id, or
+    an answer over the size cap (``too_large``: asking again would not help, so it is not retryable)."""
 
     retryable = True
+
+    def __init__(self, message: str, *, too_large: bool = False, **kwargs: Any) -> None:
+        self.too_large = too_large
+        self.retryable = not too_large
+        super().__init__(message, **kwargs)
 
 
 class ModelRedAPIError(ModelRedError):
@@ -126,11 +135,10 @@ class ModelRedAuthenticationError(ModelRedAPIError):
 
 
 class ModelRedForbiddenError(ModelRedAPIError):
-    """403."""
+    """403. ``plan_limit`` is True when it is about the plan or a limit (API access needs
+    Pro/Enterprise, too many concurrent assessments)."""
 
-
-class ModelRedPlanLimitError(ModelRedForbiddenError):
-    """403 about the plan or a limit (API access needs Pro/Enterprise, too many concurrent assessments)."""
+    plan_limit: bool = False
 
 
 class ModelRedNotAllowedForApiKeyError(ModelRedForbiddenError):
@@ -139,14 +147,6 @@ class ModelRedNotAllowedForApiKeyError(ModelRedForbiddenError):
 
 class ModelRedNotFoundError(ModelRedAPIError):
     """404."""
-
-
-class ModelRedConflictError(ModelRedAPIError):
-    """409 (for example: model already exists)."""
-
-
-class ModelRedValidationError(ModelRedAPIError):
-    """400, 412 or 422: the request was refused as invalid."""
 
 
 class ModelRedRateLimitError(ModelRedAPIError):
@@ -203,17 +203,14 @@ def error_from_response(
     elif status == 403:
         lowered = f"{message} {code or ''}".lower()
         if any(word in lowered for word in _PLAN_WORDS):
-            error = ModelRedPlanLimitError(message, **kwargs)
+            error = ModelRedForbiddenError(message, **kwargs)
+            error.plan_limit = True
         elif any(word in lowered for word in _WEB_UI_WORDS):
             error = ModelRedNotAllowedForApiKeyError(message, **kwargs)
         else:
             error = ModelRedForbiddenError(message, **kwargs)
     elif status == 404:
         error = ModelRedNotFoundError(message, **kwargs)
-    elif status == 409:
-        error = ModelRedConflictError(message, **kwargs)
-    elif status in (400, 412, 422):
-        error = ModelRedValidationError(message, **kwargs)
     elif status == 429:
         error = ModelRedRateLimitError(message, retry_after=retry_after, **kwargs)
     elif status >= 500:

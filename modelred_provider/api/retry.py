@@ -25,10 +25,8 @@ from typing import Any
 
 from modelred_provider.api.errors import (
     ModelRedAPIError,
-    ModelRedConnectError,
     ModelRedError,
     ModelRedResponseError,
-    ModelRedTLSError,
     ModelRedTransportError,
 )
 
@@ -71,14 +69,16 @@ class RetryPolicy:
 def time_left(timeout: float, deadline: float | None, operation: str) -> float:
     """A request's wall-clock limit: ``timeout``, clipped to what is left before ``deadline``.
 
-    When the deadline has already passed nothing is sent: :class:`ModelRedConnectError` (safe to
-    resend; a poller's policy then ends the wait as timed out).
+    When the deadline has already passed nothing is sent: a :class:`ModelRedTransportError` of kind
+    ``connect`` (safe to resend; a poller's policy then ends the wait as timed out).
     """
     if deadline is None:
         return timeout
     remaining = deadline - time.time()
     if remaining <= 0:
-        raise ModelRedConnectError("not sent: the deadline of the wait has passed", operation=operation)
+        raise ModelRedTransportError(
+            "not sent: the deadline of the wait has passed", operation=operation, kind="connect"
+        )
     return min(timeout, remaining)
 
 
@@ -111,19 +111,15 @@ def _capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: floa
 def is_retryable_read(error: BaseException) -> bool:
     """A read may be tried again right away: 429/502/503/504, connection errors, timeouts, and an
     unreadable answer (a truncated body, a proxy's page with 200; not one over the size cap)."""
-    if isinstance(error, ModelRedTLSError):
-        return False
-    if isinstance(error, ModelRedTransportError):
-        return True
-    if isinstance(error, ModelRedResponseError):
+    if isinstance(error, ModelRedTransportError | ModelRedResponseError):
         return error.retryable
     return isinstance(error, ModelRedAPIError) and error.status in _RETRY_STATUSES
 
 
 def is_safe_to_resend(error: BaseException) -> bool:
     """The server cannot have processed the request: never connected, 429, or 503 with Retry-After."""
-    if isinstance(error, ModelRedConnectError):
-        return True
+    if isinstance(error, ModelRedTransportError):
+        return not error.sent
     if isinstance(error, ModelRedAPIError):
         return error.status == 429 or (error.status == 503 and error.retry_after is not None)
     return False
@@ -131,7 +127,7 @@ def is_safe_to_resend(error: BaseException) -> bool:
 
 def is_ambiguous(error: BaseException) -> bool:
     """The server may have processed the request although we got no usable answer."""
-    if is_safe_to_resend(error) or isinstance(error, ModelRedTLSError):
+    if is_safe_to_resend(error) or (isinstance(error, ModelRedTransportError) and error.kind == "tls"):
         return False
     if isinstance(error, ModelRedTransportError):
         return True
@@ -145,6 +141,8 @@ def describe(error: BaseException) -> str:
     if isinstance(error, ModelRedError):
         if error.status is not None:
             return f"HTTP {error.status} ({type(error).__name__})"
+        if isinstance(error, ModelRedTransportError):
+            return f"{type(error).__name__} ({error.kind}): {error.message}"
         return f"{type(error).__name__}: {error.message}"
     return type(error).__name__
 

@@ -12,7 +12,8 @@ Bounds, the same as the sync transport's:
 
 * **Pool wait apart from the request.** A request first waits for one of the session's
   :data:`POOL_LIMIT` slots, at most :data:`POOL_WAIT_SECONDS` (clipped to the caller's deadline); a
-  request that got none was never sent (:class:`ModelRedConnectError`, safe to resend). Only then
+  request that got none was never sent (a :class:`ModelRedTransportError` of kind ``connect``, safe to
+  resend). Only then
   does its wall-clock limit (``timeout``, clipped to the deadline) start: connect, send, headers and
   body, as one ``asyncio.timeout``.
 * **Size and loop time.** aiohttp's decompression is off; the body is decoded by
@@ -46,9 +47,8 @@ from modelred_provider.api.body import (
 )
 from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import (
-    ModelRedConnectError,
     ModelRedError,
-    ModelRedTLSError,
+    ModelRedTransportError,
 )
 from modelred_provider.api.parsing import read_payload
 from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
@@ -93,7 +93,7 @@ def _ssl_option(settings: ConnectionSettings) -> ssl.SSLContext | bool:
     try:
         return ssl.create_default_context(cafile=str(verify))
     except (OSError, ssl.SSLError) as err:
-        raise ModelRedTLSError(f"cannot load the CA bundle {verify!r}: {err}") from None
+        raise ModelRedTransportError(f"cannot load the CA bundle {verify!r}: {err}", kind="tls") from None
 
 
 def _new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
@@ -221,10 +221,11 @@ class AsyncTransport:
             async with asyncio.timeout(max(0.0, wait)):
                 await slots.acquire()
         except TimeoutError:
-            raise ModelRedConnectError(
+            raise ModelRedTransportError(
                 f"not sent: no free connection to {self.settings.origin} within {max(0.0, wait):.0f} s "
                 f"({POOL_LIMIT} requests of this connection were in flight)",
                 operation=operation,
+                kind="connect",
             ) from None
 
     async def _exchange(

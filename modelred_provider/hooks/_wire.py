@@ -11,10 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelred_provider.api.errors import (
-    ModelRedConnectError,
     ModelRedError,
-    ModelRedTimeoutError,
-    ModelRedTLSError,
     ModelRedTransportError,
 )
 from modelred_provider.api.redact import scrub
@@ -74,24 +71,29 @@ def transport_error(
     where = settings.origin
     reason = scrub(reason)[:200]
     if kind == TLS:
-        return ModelRedTLSError(
+        return ModelRedTransportError(
             f"TLS failure talking to {where}: {reason}. If the server uses a private CA, "
             "set the connection extra ca_bundle to its PEM file",
             operation=operation,
+            kind="tls",
         )
     if kind == CONNECT_TIMEOUT:
-        return ModelRedConnectError(f"timed out connecting to {where}", operation=operation)
+        return ModelRedTransportError(f"timed out connecting to {where}", operation=operation, kind="connect")
     if kind == CONNECT:
-        return ModelRedConnectError(f"cannot connect to {where}: {reason}", operation=operation)
+        return ModelRedTransportError(
+            f"cannot connect to {where}: {reason}", operation=operation, kind="connect"
+        )
     if kind == WALL_CLOCK:
-        return ModelRedTimeoutError(
+        return ModelRedTransportError(
             f"no answer from {where} within {seconds:g} s (the request was sent; "
             "the wall-clock limit of one request)",
             operation=operation,
+            kind="timeout",
         )
     if kind == READ_TIMEOUT:
-        return ModelRedTimeoutError(
+        return ModelRedTransportError(
             f"no answer from {where} within {settings.timeout:g} s (the request was sent)",
             operation=operation,
+            kind="timeout",
         )
     return ModelRedTransportError(f"connection to {where} failed: {reason}", operation=operation)

@@ -27,14 +27,11 @@ from modelred_provider.api import endpoints, parsing
 from modelred_provider.api.errors import (
     ModelRedAuthenticationError,
     ModelRedConfigurationError,
-    ModelRedConnectError,
     ModelRedError,
     ModelRedForbiddenError,
     ModelRedNotAllowedForApiKeyError,
     ModelRedNotFoundError,
-    ModelRedPlanLimitError,
     ModelRedResponseError,
-    ModelRedTLSError,
     ModelRedTransportError,
     ModelRedWaitTimeoutError,
 )
@@ -765,13 +762,13 @@ def _diagnose(err: ModelRedError, origin: str) -> str:
     """A connection-test message for an error (built from our words and the server's, never the key)."""
     if isinstance(err, ModelRedAuthenticationError):
         return f"ModelRed rejected the API key (HTTP 401: {err.message}). Check the API Key field."
-    if isinstance(err, ModelRedPlanLimitError):
+    if isinstance(err, ModelRedForbiddenError) and err.plan_limit:
         return f"The API key is valid but the plan does not allow this (HTTP 403: {err.message})."
     if isinstance(err, ModelRedForbiddenError):
         return f"The API key is not allowed to list models (HTTP 403: {err.message})."
-    if isinstance(err, ModelRedTLSError):
+    if isinstance(err, ModelRedTransportError) and err.kind == "tls":
         return f"TLS verification failed for {origin}: {err.message}"
-    if isinstance(err, ModelRedConnectError):
+    if isinstance(err, ModelRedTransportError) and not err.sent:
         return f"Cannot reach {origin} (host unreachable): {err.message}"
     if isinstance(err, ModelRedTransportError):
         return f"No usable answer from {origin}: {err.message}"

@@ -27,8 +27,9 @@ def test_401_bad_key(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_403_plan_limit_for_a_free_tier_key(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     hook = make_hook(monkeypatch, emu.url, FREE_KEY)
-    with pytest.raises(e.ModelRedPlanLimitError) as caught:
+    with pytest.raises(e.ModelRedForbiddenError) as caught:
         hook.get_probes()
+    assert caught.value.plan_limit
     assert "only available on Pro and Enterprise plans" in str(caught.value)
     assert "HTTP 403" in str(caught.value) and caught.value.code
 
@@ -37,8 +38,11 @@ def test_403_limit_on_concurrent_assessments(monkeypatch: pytest.MonkeyPatch) ->
     with ModelRedEmulator(max_concurrent=1, assessment_seconds=30) as emu:
         hook = make_hook(monkeypatch, emu.url)
         hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
-        with pytest.raises(e.ModelRedPlanLimitError, match="Maximum concurrent assessments reached"):
+        with pytest.raises(
+            e.ModelRedForbiddenError, match="Maximum concurrent assessments reached"
+        ) as caught:
             hook.create_assessment("claude-safe", test_types=["reverse_psychology"])
+        assert caught.value.plan_limit
         assert emu.count("POST", ASSESSMENTS) == 2  # a 403 is not resent
 
 
@@ -63,16 +67,16 @@ def test_404_unknown_assessment(hook: ModelRedHook) -> None:
 
 
 def test_validation_422_resources_and_400_v2(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
-    with pytest.raises(e.ModelRedValidationError) as resources:
+    with pytest.raises(e.ModelRedAPIError) as resources:
         hook.create_assessment("gpt-4o-prod", test_types=["no_such_probe"])
     assert resources.value.status == 422 and "no_such_probe" in str(resources.value)
-    with pytest.raises(e.ModelRedValidationError) as v2:
+    with pytest.raises(e.ModelRedAPIError) as v2:
         hook.create_assessment("gpt-4o-prod", probe_pack_ids=["pack_nope"])
     assert v2.value.status == 400 and "pack_nope" in str(v2.value)
     with pytest.raises(e.ModelRedNotFoundError, match="no-such-model"):
         hook.create_assessment("no-such-model", test_types=["reverse_psychology"])
     emu.inject_fault("POST", ASSESSMENTS, kind="status", status=412)
-    with pytest.raises(e.ModelRedValidationError) as precondition:
+    with pytest.raises(e.ModelRedAPIError) as precondition:
         hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
     assert precondition.value.status == 412
     assert emu.count("POST", ASSESSMENTS) == 3  # 422, unknown model, 412: none resent
@@ -80,8 +84,9 @@ def test_validation_422_resources_and_400_v2(hook: ModelRedHook, emu: ModelRedEm
 
 def test_409_conflict(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
     emu.inject_fault("POST", ASSESSMENTS, kind="status", status=409)
-    with pytest.raises(e.ModelRedConflictError, match="HTTP 409: Conflict"):
+    with pytest.raises(e.ModelRedAPIError, match="HTTP 409: Conflict") as caught:
         hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
+    assert caught.value.status == 409 and not caught.value.retryable
 
 
 def test_429_after_retries_and_5xx(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
@@ -116,15 +121,15 @@ def test_html_proxy_page_and_truncated_json(hook: ModelRedHook, emu: ModelRedEmu
     ("status", "payload", "expected"),
     [
         (401, {"error": "Invalid API key"}, e.ModelRedAuthenticationError),
-        (403, {"error": "Upgrade your subscription"}, e.ModelRedPlanLimitError),
-        (403, {"message": "Tier too low"}, e.ModelRedPlanLimitError),
+        (403, {"error": "Upgrade your subscription"}, e.ModelRedForbiddenError),
+        (403, {"message": "Tier too low"}, e.ModelRedForbiddenError),
         (403, {"error": "Not allowed for ApiKey"}, e.ModelRedNotAllowedForApiKeyError),
         (403, {"error": "Not allowed with an api key"}, e.ModelRedForbiddenError),  # "api key" does not match
         (404, {}, e.ModelRedNotFoundError),
-        (409, {"error": "Model already exists"}, e.ModelRedConflictError),
-        (400, {"error": "bad"}, e.ModelRedValidationError),
-        (412, {"detail": "bad"}, e.ModelRedValidationError),
-        (422, {"error": "bad"}, e.ModelRedValidationError),
+        (409, {"error": "Model already exists"}, e.ModelRedAPIError),
+        (400, {"error": "bad"}, e.ModelRedAPIError),
+        (412, {"detail": "bad"}, e.ModelRedAPIError),
+        (422, {"error": "bad"}, e.ModelRedAPIError),
         (429, {}, e.ModelRedRateLimitError),
         (500, {}, e.ModelRedServerError),
         (503, {}, e.ModelRedServerError),
@@ -134,6 +139,8 @@ def test_html_proxy_page_and_truncated_json(hook: ModelRedHook, emu: ModelRedEmu
 def test_status_table(status: int, payload: dict[str, str], expected: type[e.ModelRedError]) -> None:
     error = error_from_response("get assessment", status, {**payload, "code": "X_CODE"}, {"retry-after": "2"})
     assert type(error) is expected
+    if expected is e.ModelRedForbiddenError:  # a 403 about the plan or a limit says so
+        assert error.plan_limit == any(word in str(payload).lower() for word in ("upgrade", "tier"))
     assert str(error).startswith(f"ModelRed get assessment failed, HTTP {status}: ")
     assert str(error).endswith("[code=X_CODE]") and error.retry_after == 2.0
     message = payload.get("error") or payload.get("message") or payload.get("detail") or f"API error {status}"

@@ -99,20 +99,21 @@ def test_a_dropped_connection_and_a_stall_past_the_timeout_are_retried(
 def test_timeouts_when_every_attempt_stalls(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     hook = make_hook(monkeypatch, emu.url, timeout=0.2, max_retries=1)
     emu.inject_fault("GET", MODELS, kind="stall", stall_seconds=0.6, count=2)
-    with pytest.raises(e.ModelRedTimeoutError, match=r"no answer from .* within 0.2 s"):
+    with pytest.raises(e.ModelRedTransportError, match=r"no answer from .* within 0.2 s") as caught:
         hook.list_models()
+    assert caught.value.kind == "timeout" and caught.value.sent
 
 
 def test_connection_refused_is_retried_then_reported(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hook = make_hook(monkeypatch, f"http://127.0.0.1:{_free_port()}", max_retries=2)
-    with pytest.raises(e.ModelRedConnectError, match=r"cannot connect to http://127\.0\.0\.1:") as caught:
+    with pytest.raises(e.ModelRedTransportError, match=r"cannot connect to http://127\.0\.0\.1:") as caught:
         hook.list_models()
-    assert caught.value.retryable
+    assert caught.value.retryable and caught.value.kind == "connect" and not caught.value.sent
     out = capsys.readouterr().out
-    assert "attempt 1 of 3 failed with ModelRedConnectError" in out
-    assert "attempt 2 of 3 failed with ModelRedConnectError" in out
+    assert "attempt 1 of 3 failed with ModelRedTransportError (connect)" in out
+    assert "attempt 2 of 3 failed with ModelRedTransportError (connect)" in out
 
 
 def test_connection_refused_then_the_server_comes_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -189,16 +189,19 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_makes_it_pass(
     with scripted_server(script, tls=context) as origin:
         assert origin.startswith("https://")
         hook = make_hook(monkeypatch, origin, SECRET, max_retries=3)
-        with pytest.raises(e.ModelRedTLSError, match=r"TLS failure talking to https://127\.0\.0\.1") as err:
+        with pytest.raises(
+            e.ModelRedTransportError, match=r"TLS failure talking to https://127\.0\.0\.1"
+        ) as err:
             hook.list_models()
-        assert "ca_bundle" in str(err.value) and not err.value.retryable
+        assert "ca_bundle" in str(err.value) and not err.value.retryable and err.value.kind == "tls"
         ok, message = hook.test_connection()
         assert not ok and message.startswith("TLS verification failed for https://127.0.0.1")
 
         async def poll() -> None:
             async with make_hook(monkeypatch, origin, SECRET) as ahook:
-                with pytest.raises(e.ModelRedTLSError):
+                with pytest.raises(e.ModelRedTransportError) as aerr:
                     await ahook.aget_assessment("asm_1")
+                assert aerr.value.kind == "tls"
 
         asyncio.run(poll())
         assert make_hook(monkeypatch, origin, SECRET, ca_bundle=str(cert)).list_models()

@@ -51,7 +51,7 @@ def test_two_hundred_polls_on_one_hook_wait_for_the_pool_without_timing_out(
 def test_a_request_that_never_got_a_connection_says_it_was_not_sent(
     monkeypatch: pytest.MonkeyPatch, leaks: LeakCheck
 ) -> None:
-    """The pool full until the deadline: ModelRedConnectError (safe to resend), not a timeout."""
+    """The pool full until the deadline: a transport error of kind connect (safe to resend), not a timeout."""
     with HostileServer(_slow(2.0)) as server:
 
         async def crowd() -> list[object]:
@@ -65,7 +65,7 @@ def test_a_request_that_never_got_a_connection_says_it_was_not_sent(
                 return late
 
         (late,) = asyncio.run(crowd())
-    assert isinstance(late, e.ModelRedConnectError), late
+    assert isinstance(late, e.ModelRedTransportError) and late.kind == "connect" and not late.sent, late
     assert "not sent: no free connection" in str(late)
     assert not any(r.path.endswith("asm_late") for r in server.requests)
     leaks.add(late)

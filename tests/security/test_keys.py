@@ -74,7 +74,7 @@ def test_an_echoed_key_never_reaches_an_error_test_connection_or_a_log(
 
     with HostileServer(handle) as server:
         hook = connect(monkeypatch, server.url, SECRET)
-        with pytest.raises(e.ModelRedValidationError) as caught:
+        with pytest.raises(e.ModelRedAPIError) as caught:
             hook.list_models()
         assert "invalid key ***" in str(caught.value)
         ok, message = hook.test_connection()
