@@ -21,6 +21,8 @@ __all__ = [
     "RequestSpec",
     "cancel_assessment",
     "create_assessment",
+    "create_model",
+    "delete_model",
     "get_assessment",
     "get_model",
     "list_assessments",
@@ -60,6 +62,8 @@ class _Endpoint:
 ENDPOINTS: dict[str, _Endpoint] = {
     "list_models": _Endpoint("list models", "GET", {_RES: "/api/models", _V2: "/api/models"}),
     "get_model": _Endpoint("get model", "GET", {_RES: "/api/models/{id}"}),
+    "create_model": _Endpoint("create model", "POST", {_RES: "/api/models"}),
+    "delete_model": _Endpoint("delete model", "DELETE", {_RES: "/api/models/{id}"}),
     "list_probes": _Endpoint("list probes", "GET", {_RES: "/api/probes"}),
     "list_probe_packs": _Endpoint("list probe packs", "GET", {_V2: "/api/v2/probes"}),
     "list_imported_probe_packs": _Endpoint(
@@ -149,6 +153,38 @@ def list_models(
 
 def get_model(identifier: str) -> RequestSpec:
     return _spec("get_model", _RES, id=_identifier(identifier, "the model identifier"))
+
+
+def create_model(
+    model_id: str,
+    *,
+    provider: str,
+    display_name: str,
+    provider_config: dict[str, Any],
+    description: str | None = None,
+) -> RequestSpec:
+    """``POST /api/models`` (contract 1.2; resources API only: v2 has no model creation).
+    ``provider_config`` may hold the target model's credentials: never log this spec's body."""
+    if not isinstance(provider_config, dict):
+        raise ModelRedConfigurationError("provider_config must be a dict of the provider's settings")
+    if not isinstance(provider, str) or not provider.strip():
+        raise ModelRedConfigurationError(f"provider must be a non-empty string, got {provider!r}")
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise ModelRedConfigurationError(f"display_name must be a non-empty string, got {display_name!r}")
+    body: dict[str, Any] = {
+        "modelId": _identifier(model_id, "the model id"),
+        "provider": provider.strip().lower(),
+        "displayName": display_name,
+        "providerConfig": provider_config,
+    }
+    if description is not None:
+        body["description"] = description
+    return _spec("create_model", _RES, json=body)
+
+
+def delete_model(identifier: str) -> RequestSpec:
+    """``DELETE /api/models/{id}`` (contract 1.2): the database id."""
+    return _spec("delete_model", _RES, id=_identifier(identifier, "the model id"))
 
 
 def list_probes(

@@ -25,6 +25,7 @@ from airflow.sdk import BaseHook
 
 from modelred_provider.api import endpoints, parsing
 from modelred_provider.api.errors import (
+    ModelRedAPIError,
     ModelRedAuthenticationError,
     ModelRedConfigurationError,
     ModelRedError,
@@ -204,6 +205,66 @@ class ModelRedHook(BaseHook):
                     return model
             raise
         return parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
+
+    def create_model(
+        self,
+        model_id: str,
+        *,
+        provider: str,
+        display_name: str,
+        provider_config: dict[str, Any],
+        description: str | None = None,
+    ) -> tuple[Model, bool]:
+        """Register a model (``POST /api/models``), or reuse the one with this ``model_id``.
+
+        Returns ``(model, created)``. A 409 ("Model already exists") reads the existing model and
+        reuses it only when it matches: the same provider and display name, and the same model name
+        when ``provider_config`` names one (``model``/``modelName``); else it raises
+        ``ModelRedConfigurationError`` naming the differences. ModelRed never answers the
+        ``providerConfig`` back, so its credentials cannot be compared (nor leak from here): a reused
+        model keeps the credentials it was registered with.
+
+        Not resent after an ambiguous failure (a POST is never retried once it may have arrived); a
+        retry of the task sends it again and gets the 409, which reuses what the first one created.
+        """
+        spec = endpoints.create_model(
+            model_id,
+            provider=provider,
+            display_name=display_name,
+            provider_config=provider_config,
+            description=description,
+        )
+        try:
+            payload = self._transport.call(spec)
+        except ModelRedError as error:
+            if not (isinstance(error, ModelRedAPIError) and error.status == 409):
+                raise
+            existing = self.get_model(model_id)
+            differences = _registration_differences(existing, spec.json or {})
+            if differences:
+                raise ModelRedConfigurationError(
+                    f"Model {model_id!r} already exists in ModelRed and differs from this registration "
+                    f"({'; '.join(differences)}): choose another model id, or delete that model first"
+                ) from None
+            return existing, False
+        model = parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
+        return model, True
+
+    def delete_model(self, identifier: str) -> bool:
+        """Delete a model (``DELETE /api/models/{id}``, by database id or slug: a slug is resolved first).
+        Returns False when it was already gone (404), True when deleted."""
+        spec = endpoints.delete_model(identifier)  # checks the identifier before any request
+        try:
+            spec = endpoints.delete_model(self.get_model(identifier).id)  # the contract deletes by id
+            payload = self._transport.call(spec)
+        except ModelRedNotFoundError:
+            return False
+        if isinstance(payload, dict) and payload.get("success") is False:  # a missing `success` means true
+            raise ModelRedResponseError(
+                f"ModelRed did not delete model {identifier!r}: it answered success=false",
+                operation=spec.operation,
+            )
+        return True
 
     def list_probes(
         self, category: str | None = None, severity: str | None = None, tier: str | None = None
@@ -756,6 +817,21 @@ class ModelRedHook(BaseHook):
         total = payload.get("total")
         seen = f"; {total} model(s) visible" if isinstance(total, int) and not isinstance(total, bool) else ""
         return True, f"Connected to ModelRed at {settings.origin}: the API key is valid{seen}."
+
+
+def _registration_differences(existing: Model, body: dict[str, Any]) -> list[str]:
+    """How an existing model differs from a registration's body (never a providerConfig secret:
+    only the provider, the display name and the config's model name are compared and named)."""
+    differences = []
+    if existing.provider != body.get("provider"):
+        differences.append(f"provider {existing.provider!r}, not {body.get('provider')!r}")
+    if existing.display_name != body.get("displayName"):
+        differences.append(f"display name {existing.display_name!r}, not {body.get('displayName')!r}")
+    config = body.get("providerConfig") or {}
+    wanted = config.get("model") or config.get("modelName")
+    if isinstance(wanted, str) and existing.model_name != wanted:
+        differences.append(f"model name {existing.model_name!r}, not {wanted!r}")
+    return differences
 
 
 def _diagnose(err: ModelRedError, origin: str) -> str:

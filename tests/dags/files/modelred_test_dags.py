@@ -11,6 +11,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, task
 
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
+from modelred_provider.operators.model import ModelRedDeleteModelOperator, ModelRedRegisterModelOperator
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 
 START = datetime(2026, 1, 1)
@@ -160,3 +161,25 @@ for mode, deferrable in (("sync", False), ("deferrable", True)):
             **COMMON,
         )
         route(verdict.output) >> [EmptyOperator(task_id="deploy"), EmptyOperator(task_id="review")]
+
+
+# Register a candidate model (credentials from the connection "target_llm"), assess it, delete it as a
+# teardown (only because this run created it).
+with _dag("mr_register_assess_delete"):
+    register = ModelRedRegisterModelOperator(
+        task_id="register",
+        model_id="{{ dag_run.conf.get('model_id', 'candidate-bot') }}",
+        provider="openai",
+        display_name="Candidate bot",
+        provider_config={"model": "gpt-4o-mini", "temperature": 0},
+        provider_conn_id="target_llm",
+    )
+    assess_candidate = ModelRedAssessmentOperator(
+        task_id="assess",
+        model="{{ ti.xcom_pull(task_ids='register')['model_id'] }}",
+        probe_categories=["jailbreak"],
+        min_score=70,
+        **COMMON,
+    )
+    delete = ModelRedDeleteModelOperator(task_id="delete", registered_by="register")
+    register >> assess_candidate >> delete.as_teardown(setups=register)
