@@ -90,6 +90,8 @@ class HostileServer:
     tls: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
+    #: Connections the client closed (EOF between requests): what closing a hook must cause.
+    closed_by_client: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> HostileServer:
@@ -131,6 +133,7 @@ class HostileServer:
             while not self.stop.is_set():
                 request = conn.read_request()
                 if request is None:
+                    self.closed_by_client += 1
                     return
                 self.requests.append(request)
                 if self.handler(conn, request) is False:
