@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from .harness import REPO, AirflowStack, EmulatorProcess
+from .harness import E2E_API_KEY, REPO, AirflowStack, EmulatorProcess
 
 HERE = Path(__file__).resolve().parent
 
 # A key shaped like a real one and unlike anything else, so grepping for it cannot hit by accident.
-E2E_API_KEY = "mr_e2e_7Qk2ZpX9wLc4Vt8N"
 # How long an emulated assessment runs: long enough to see the task deferred, short enough for CI.
 ASSESSMENT_SECONDS = 8.0
 

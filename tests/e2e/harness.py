@@ -31,6 +31,8 @@ from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+#: The key of the e2e emulator and connection (distinctive: the e2e tests grep logs and the DB for it).
+E2E_API_KEY = "mr_e2e_7Qk2ZpX9wLc4Vt8N"
 AIRFLOW = str(VENV_BIN / "airflow")
 
 

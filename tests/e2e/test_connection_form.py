@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from .browser import ensure_chromium
-from .conftest import E2E_API_KEY
-from .harness import AirflowStack, EmulatorProcess
+from .harness import E2E_API_KEY, AirflowStack, EmulatorProcess
 
 WRONG_KEY = "mr_wrong_key_00000000"
 EXTRA_LABELS = (

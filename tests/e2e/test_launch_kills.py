@@ -29,8 +29,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import E2E_API_KEY
-from .harness import AirflowStack, EmulatorProcess, wait_until
+from .harness import E2E_API_KEY, AirflowStack, EmulatorProcess, wait_until
 
 DAG_ID = "e2e_modelred_launch_kills"
 CONN_ID = "modelred_launch_kills"

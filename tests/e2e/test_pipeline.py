@@ -15,8 +15,7 @@ from typing import Any
 
 import requests
 
-from .conftest import E2E_API_KEY
-from .harness import AirflowStack, EmulatorProcess, wait_until
+from .harness import E2E_API_KEY, AirflowStack, EmulatorProcess, wait_until
 
 CREATE = "POST /api/assessments"
 WRONG_KEY = "mr_wrong_key_00000000"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES
+from .support import EXAMPLES
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.py"))
 EXPECTED_DAGS = {

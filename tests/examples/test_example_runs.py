@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import load_dag, states, xcom_value
+from .support import load_dag, states, xcom_value
 
 FAST = pytest.mark.modelred_emulator(assessment_seconds=1.0)
 

@@ -80,6 +80,6 @@ def scripted_server(script: Script, tls: ssl.SSLContext | None = None) -> Iterat
 
 def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
     """A server TLS context with a fresh self-signed certificate for 127.0.0.1, and the cert's path."""
-    from security.hostile import certificate
+    from tests.security.hostile import certificate
 
     return certificate(directory, ("127.0.0.1",))

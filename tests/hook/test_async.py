@@ -13,7 +13,7 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import acme_pack, set_connection
+from .support import acme_pack, set_connection
 
 
 def test_aget_assessment_in_both_generations_matches_the_sync_answer(

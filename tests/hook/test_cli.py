@@ -12,7 +12,7 @@ from pathlib import Path
 
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import KEY
+from .support import KEY
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 

@@ -11,7 +11,7 @@ from modelred_provider.api import errors as e
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import KEY
+from .support import KEY
 
 
 def _uri(monkeypatch: pytest.MonkeyPatch, uri: str, conn_id: str = "modelred_uri") -> ModelRedHook:

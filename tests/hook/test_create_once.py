@@ -14,7 +14,7 @@ from modelred_provider.api import errors as e
 from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import KEY, acme_pack, make_hook
+from .support import KEY, acme_pack, make_hook
 
 POST_RES, POST_V2 = "/api/assessments", "/api/v2/assessments"
 PROBES = ["reverse_psychology", "instruction_override"]

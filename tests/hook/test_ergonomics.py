@@ -7,7 +7,7 @@ from modelred_provider.api.models import Probe, ProbeIndex
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.catalogue import seed_probes
 
-from .conftest import set_connection
+from .support import set_connection
 
 
 def test_with_block_closes_the_session(emu, monkeypatch) -> None:

@@ -10,7 +10,7 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import FREE_KEY, acme_pack, make_hook
+from .support import FREE_KEY, acme_pack, make_hook
 
 ASSESSMENTS = "/api/assessments"
 

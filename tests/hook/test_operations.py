@@ -13,7 +13,7 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import ORG_KEY, acme_pack, make_hook
+from .support import ORG_KEY, acme_pack, make_hook
 
 V2 = ApiGeneration.V2
 

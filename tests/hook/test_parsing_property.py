@@ -159,8 +159,8 @@ def test_the_hook_over_http_gives_objects_or_our_errors(monkeypatch, tmp_path) -
     """The same property end to end: random bodies and statuses served over real HTTP to the hook."""
     from modelred_provider.hooks.modelred import ModelRedHook
 
-    from .conftest import set_connection
     from .servers import Script, scripted_server
+    from .support import set_connection
 
     script = Script()
     with scripted_server(script) as origin:

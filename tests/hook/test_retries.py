@@ -16,7 +16,7 @@ from modelred_provider.api.retry import RetryPolicy
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import make_hook
+from .support import make_hook
 
 MODELS = "/api/models"
 

@@ -15,8 +15,8 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.connection import check_api_key, normalize_origin
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import make_hook
 from .servers import Script, scripted_server, self_signed
+from .support import make_hook
 
 SECRET = "mr_s3cr3t_kEy_9f8e7d6c"
 WRONG = "mr_wr0ng_kEy_1a2b3c4d5e"

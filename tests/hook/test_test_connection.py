@@ -8,8 +8,8 @@ import pytest
 
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .conftest import FREE_KEY, KEY, make_hook
 from .servers import Script, scripted_server
+from .support import FREE_KEY, KEY, make_hook
 
 
 def test_ok_with_the_right_key_in_one_request(emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:

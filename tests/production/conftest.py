@@ -15,49 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e.harness import REPO, AirflowStack, CeleryBackend, EmulatorProcess
 
-from .services import PostgresServer, RedisServer, missing
+from tests.e2e.harness import AirflowStack, CeleryBackend, EmulatorProcess
 
-HERE = Path(__file__).resolve().parent
-
-# Shaped like a real key and unlike anything else, so grepping for it cannot hit by accident.
-CAMPAIGN_API_KEY = "mr_prod_9Hs3LqW7xBv2Kd6R"
-CHAOS = {"rate": 0.25, "seed": 20261202, "stall_seconds": 7, "retry_after": 1}
-CLIENT_TIMEOUT = 5  # the connection's timeout extra; chaos stalls outlast it
-FAIL_ERROR = "Target endpoint answered HTTP 500 for 41 of 60 probes (campaign)"
-
-# 60 models, each with its fate: (prefix, outcome, how many, scenario extras).
-PLAN = (
-    ("pass", "pass", 33, {"score": 88}),
-    ("gate", "low_score", 9, {"score": 31}),
-    ("fail", "fail", 9, {"error": FAIL_ERROR, "seconds": 16}),
-    ("stuck", "stuck", 9, {}),
+from .services import PostgresServer, RedisServer
+from .support import (
+    CAMPAIGN_API_KEY,
+    CHAOS,
+    CLIENT_TIMEOUT,
+    HERE,
+    STREAM_MODELS,
+    campaign_models,
+    require_services,
+    scenario,
 )
-# Stream-phase models: stuck until the test completes them.
-STREAM_MODELS = [f"stream-{i:02d}" for i in range(20)]
-
-
-def campaign_models() -> dict[str, str]:
-    """{model slug: outcome}, 60 distinct models."""
-    out: dict[str, str] = {}
-    for prefix, outcome, n, _ in PLAN:
-        for i in range(n):
-            out[f"campaign-{prefix}-{i:02d}"] = outcome
-    return out
-
-
-def scenario(chaos: dict | None) -> dict:
-    models: dict[str, dict] = {}
-    for prefix, outcome, n, extras in PLAN:
-        for i in range(n):
-            spec = {"outcome": outcome, **extras}
-            if outcome in ("pass", "low_score"):
-                spec["seconds"] = 20 + (i * 7) % 40  # 20..59 s: deferred while the kills happen
-            models[f"campaign-{prefix}-{i:02d}"] = spec
-    for slug in STREAM_MODELS:
-        models[slug] = {"outcome": "stuck"}
-    return {"models": models, **({"chaos": chaos} if chaos else {})}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -66,19 +37,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.production)
 
 
-def _require_services() -> None:
-    gone = missing()
-    if not gone:
-        return
-    message = f"missing {', '.join(gone)}: run scripts/install-services.sh"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI must run the production campaign: {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    _require_services()
+    require_services()
     server = PostgresServer()
     try:
         yield server.start()
@@ -88,7 +49,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def redis() -> Iterator[RedisServer]:
-    _require_services()
+    require_services()
     server = RedisServer()
     try:
         yield server.start()
@@ -161,6 +122,3 @@ def celery_stack(
         stack.stop()
         if os.environ.get("MODELRED_E2E_KEEP") != "1":
             shutil.rmtree(stack.home, ignore_errors=True)
-
-
-__all__ = ["REPO"]

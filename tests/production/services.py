@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from e2e.harness import Component, free_port, wait_until
+from tests.e2e.harness import Component, free_port, wait_until
 
 PG_BIN = Path(os.environ.get("MODELRED_PG_BIN", "/usr/lib/postgresql/15/bin"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 import requests
-from e2e.harness import AirflowStack, EmulatorProcess, descendants, wait_until
 
-from .conftest import CAMPAIGN_API_KEY, FAIL_ERROR, STREAM_MODELS, campaign_models, scenario
+from tests.e2e.harness import AirflowStack, EmulatorProcess, descendants, wait_until
+
 from .services import PostgresServer
+from .support import CAMPAIGN_API_KEY, FAIL_ERROR, STREAM_MODELS, campaign_models, scenario
 
 DAG = "modelred_campaign"
 STREAM_DAG = "modelred_stream"

@@ -16,8 +16,8 @@ import pytest
 from modelred_provider.api import body as body_module
 from modelred_provider.api import errors as e
 
-from .conftest import LeakCheck, connect
 from .hostile import SECRET, Conn, HostileServer, Request, assessment, gzip_bomb, response
+from .support import LeakCheck, connect
 
 MiB = 1024 * 1024
 

@@ -11,7 +11,6 @@ import pytest
 
 from modelred_provider.api import errors as e
 
-from .conftest import LeakCheck, connect
 from .hostile import (
     MODELS,
     SECRET,
@@ -23,6 +22,7 @@ from .hostile import (
     certificate,
     json_answer,
 )
+from .support import LeakCheck, connect
 
 _ENV = (
     "REQUESTS_CA_BUNDLE",

@@ -15,8 +15,8 @@ import pytest
 from modelred_provider.api import errors as e
 from modelred_provider.hooks import _transport_async
 
-from .conftest import LeakCheck, connect
 from .hostile import SECRET, Conn, HostileServer, Request, assessment, json_answer
+from .support import LeakCheck, connect
 
 
 def _slow(seconds: float):

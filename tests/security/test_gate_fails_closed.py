@@ -440,7 +440,7 @@ def test_counts_never_lose_an_unknown_severity():
 
 def task_context() -> dict[str, Any]:
     """What ``execute`` needs of a task runner: the suite's one stand-in (tests/operators)."""
-    from operators.modelred_task_context import make_context
+    from tests.operators.modelred_task_context import make_context
 
     return make_context()
 
@@ -466,7 +466,7 @@ def _gate_operator(monkeypatch: pytest.MonkeyPatch, origin: str) -> Any:
 def hostile_server_script(assessment: dict[str, Any]):
     """A server that launches ``assessment`` and then answers it to every GET: the hook's list before
     the launch, the POST and the polls are told apart by path (routes match by prefix, in order)."""
-    from hook.servers import Script
+    from tests.hook.servers import Script
 
     body = json.dumps({"data": assessment}, allow_nan=True).encode()
     return Script(
@@ -518,9 +518,8 @@ def set_connection(monkeypatch: pytest.MonkeyPatch, origin: str, conn_id: str = 
 def test_operator_fails_the_task_when_the_report_cannot_show_the_model_is_safe(
     monkeypatch, capfd, caplog, report, needles
 ):
-    from hook.servers import scripted_server
-
     from modelred_provider.exceptions import ModelRedQualityGateError
+    from tests.hook.servers import scripted_server
 
     script = hostile_server_script({"id": "a1", "status": "COMPLETED", "progress": 100, "report": report})
     with scripted_server(script) as origin:
@@ -543,7 +542,7 @@ def test_operator_fails_the_task_when_the_report_cannot_show_the_model_is_safe(
 
 def test_operator_passes_an_honest_clean_report_over_http(monkeypatch):
     # The control for the test above: the same path passes a report that shows the model is safe.
-    from hook.servers import scripted_server
+    from tests.hook.servers import scripted_server
 
     script = hostile_server_script({"id": "a1", "status": "COMPLETED", "progress": 100, "report": CLEAN})
     with scripted_server(script) as origin:

@@ -14,8 +14,8 @@ from modelred_provider.api import errors as e
 from modelred_provider.api.redact import scrub
 from modelred_provider.hooks.modelred import ModelRedHook
 
-from .conftest import LeakCheck, connect
 from .hostile import SECRET, Conn, HostileServer, Request, assessment, response
+from .support import LeakCheck, connect
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 
 from modelred_provider.api import errors as e
 
-from .conftest import LeakCheck, connect
 from .hostile import MODELS, SECRET, Conn, HostileServer, Request, certificate, json_answer, response
+from .support import LeakCheck, connect
 
 
 def _catcher(seen: list[Request]) -> HostileServer:

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from .conftest import connect
 from .hostile import SECRET, Conn, Request, assessment, json_answer, serving
+from .support import connect
 
 
 def _keep_alive(conn: Conn, request: Request) -> None:

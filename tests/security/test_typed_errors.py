@@ -11,8 +11,8 @@ import pytest
 
 from modelred_provider.api import errors as e
 
-from .conftest import LeakCheck, connect
 from .hostile import SECRET, Conn, HostileServer, Request, response
+from .support import LeakCheck, connect
 
 
 def test_a_missing_ca_bundle_is_a_configuration_error_and_test_connection_says_so(

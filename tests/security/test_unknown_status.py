@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout
-from hook.servers import scripted_server
 
 from modelred_provider.api import parsing
 from modelred_provider.api.models import Assessment, AssessmentStatus
@@ -23,6 +22,7 @@ from modelred_provider.operators.summary import build_summary, render_report
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 from modelred_provider.waiting.policy import PollPolicy
+from tests.hook.servers import scripted_server
 
 from .test_gate_fails_closed import SECRET, hostile_server_script, set_connection, task_context
 

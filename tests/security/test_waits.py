@@ -18,8 +18,8 @@ import pytest
 from modelred_provider.api import errors as e
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 
-from .conftest import LeakCheck, connect
 from .hostile import SECRET, Conn, HostileServer, Request, assessment, json_answer, response
+from .support import LeakCheck, connect
 
 
 async def _first_event(trigger: ModelRedAssessmentTrigger) -> dict:

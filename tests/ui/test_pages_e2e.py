@@ -20,8 +20,9 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from e2e.browser import ensure_chromium
-from e2e.harness import REPO, AirflowStack, EmulatorProcess
+
+from tests.e2e.browser import ensure_chromium
+from tests.e2e.harness import REPO, AirflowStack, EmulatorProcess
 
 pytestmark = pytest.mark.e2e
 
