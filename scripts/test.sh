@@ -13,5 +13,6 @@ if ! bash scripts/install-services.sh; then
   echo "test.sh: postgresql/redis-server not installed; tests/production will skip" >&2
 fi
 .venv/bin/ruff check .
+.venv/bin/ruff format --check modelred_provider tests bench dags_examples
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

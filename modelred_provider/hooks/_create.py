@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelred_provider.api import endpoints
@@ -143,4 +143,4 @@ class CreateAttempts:
 def parse_time(value: Any) -> datetime:
     """An ISO-8601 time written by :meth:`CreateAttempts.intent` (naive means UTC)."""
     when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

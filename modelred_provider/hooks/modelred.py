@@ -17,7 +17,7 @@ import importlib
 import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -385,7 +385,7 @@ class ModelRedHook(BaseHook):
         spec = endpoints.create_assessment(
             model, test_types=test_types, probe_pack_ids=probe_pack_ids, priority=priority
         )
-        state = CreateAttempts(spec, datetime.now(timezone.utc), {str(model).strip()})
+        state = CreateAttempts(spec, datetime.now(UTC), {str(model).strip()})
         token = uuid.uuid4().hex
         generation = spec.api_generation
         try:
@@ -413,7 +413,7 @@ class ModelRedHook(BaseHook):
                     len(recent),
                 )
             if on_intent is not None:
-                sent_at = datetime.now(timezone.utc)
+                sent_at = datetime.now(UTC)
                 answer_by = sent_at + timedelta(seconds=self.settings.timeout)
                 on_intent(state.intent(token, sent_at, answer_by))
             try:
@@ -516,7 +516,7 @@ class ModelRedHook(BaseHook):
         found = look()
         if found is None and settle:
             cap = self.settings.timeout + CLOCK_SKEW.total_seconds()
-            wait = (in_flight_until + CLOCK_SKEW - datetime.now(timezone.utc)) / timedelta(seconds=1)
+            wait = (in_flight_until + CLOCK_SKEW - datetime.now(UTC)) / timedelta(seconds=1)
             if wait > 0:
                 wait = min(wait, cap)
                 self.log.info(

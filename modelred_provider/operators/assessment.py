@@ -308,7 +308,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             self._forget(context)  # launching was the whole job: a cleared rerun launches anew
             return summary
         deadline = self._deadline(context, self.timeout)
-        assert self.poll_interval is not None
+        if self.poll_interval is None:  # checked at parse and in execute: never None here
+            raise ValueError("poll_interval is required")
         return self._wait(
             context,
             assessment,
@@ -338,7 +339,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
         def record_intent(intent: dict[str, Any]) -> None:
             # Before every POST: a try that dies before learning the answer leaves this for its retry.
-            assert store is not None
+            if store is None:  # record_intent is only passed when there is a store
+                raise RuntimeError("no task state store to record the launch in")
             try:
                 store.set(STATE_KEY, {"model": self.model, "launching": intent})
             except Exception as error:

@@ -229,7 +229,8 @@ class ModelRedDeleteModelOperator(BaseOperator):
                 )
                 return {"model": registered["id"], "deleted": False}
             target = str(registered["id"])
-        assert target is not None
+        if target is None:  # the parameters are checked at parse: model or registered_by is set
+            raise ValueError("give model or registered_by")
         with ModelRedHook(modelred_conn_id=self.modelred_conn_id) as hook:
             deleted = hook.delete_model(target)
         self.log.info("%s ModelRed model %s", "Deleted" if deleted else "Already gone:", target)

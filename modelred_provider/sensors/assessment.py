@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
     from modelred_provider.waiting.policy import PollPolicy
 
-
 __all__ = [
     "ModelRedAssessmentSensor",
 ]

@@ -54,9 +54,7 @@ def modelred_emulator_session() -> Iterator[ModelRedEmulator]:
 
 
 @pytest.fixture
-def modelred_connection(
-    modelred_emulator: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def modelred_connection(modelred_emulator: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     conn = {"conn_type": "modelred", "host": modelred_emulator.url, "password": modelred_emulator.api_key}
     monkeypatch.setenv("AIRFLOW_CONN_" + CONN_ID.upper(), json.dumps(conn))
-    yield CONN_ID
+    return CONN_ID  # monkeypatch removes the variable after the test

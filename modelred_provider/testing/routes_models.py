@@ -108,8 +108,13 @@ async def create_model(request: Request) -> JSONResponse:
         raise validation_error(
             gen, "Invalid model: " + "; ".join(f"{k} {v}" for k, v in problems.items()), problems
         )
-    assert isinstance(model_id, str) and isinstance(provider, str) and isinstance(display, str)
-    assert isinstance(config, dict)
+    if not (
+        isinstance(model_id, str)
+        and isinstance(provider, str)
+        and isinstance(display, str)
+        and isinstance(config, dict)
+    ):
+        raise TypeError("checked above: modelId, provider, displayName and providerConfig")
     org = next(iter(caller.orgs))  # the one organisation the request acts in
     now = iso(time.time())
     record = catalogue.model_record(

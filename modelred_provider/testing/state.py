@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from modelred_provider.testing import catalogue
@@ -53,7 +53,7 @@ _DEFAULT_FAIL_ERROR = "Assessment failed: the target model could not be evaluate
 
 def iso(epoch: float) -> str:
     """ISO-8601 in UTC with milliseconds and a ``Z`` suffix."""
-    dt = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    dt = datetime.fromtimestamp(epoch, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 

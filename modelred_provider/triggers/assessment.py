@@ -76,7 +76,8 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         # Rebuilt from its serialized kwargs: check them again. A NaN interval never sleeps (a tight
         # GET loop) and a NaN deadline never passes.
         interval = check_positive(poll_interval, "poll_interval")
-        assert interval is not None  # without allow_none it is a number or raises
+        if interval is None:  # without allow_none it is a number or raises
+            raise ValueError("poll_interval is required")
         self.poll_interval = interval
         self.deadline = check_positive(deadline, "deadline", allow_none=True)
         self.retry_budget = int(retry_budget)

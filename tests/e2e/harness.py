@@ -73,7 +73,7 @@ def wait_until(
     raise AssertionError(
         f"Timed out after {timeout:.0f}s waiting for {what}"
         + (f" (last error: {last_error!r})" if last_error else "")
-        + (f"\n{diagnostics()}" if diagnostics else "")
+        + (f"\n{extra}" if (extra := diagnostics()) else "")
     )
 
 

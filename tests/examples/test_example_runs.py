@@ -63,7 +63,7 @@ def test_nightly_scan_reports_every_model_and_fails_the_run(examples_env, modelr
     from modelred_provider.testing.catalogue import seed_models
 
     with ModelRedHook() as hook:
-        active = sorted(m.model_id for m in hook.list_models(status="active") if m.is_active)
+        active = sorted(m.model_id or "" for m in hook.list_models(status="active") if m.is_active)
     assert len(active) >= 5
 
     dag = load_dag("modelred_nightly_scan")

@@ -24,13 +24,12 @@ def emu() -> Iterator[ModelRedEmulator]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_emulator(request: pytest.FixtureRequest) -> Iterator[None]:
+def _clean_emulator(request: pytest.FixtureRequest) -> None:
     """Each test starts with no armed fault and zeroed counters on the module's emulator."""
     if "emu" in request.fixturenames:
         emulator: ModelRedEmulator = request.getfixturevalue("emu")
         emulator.clear_faults()
         emulator.reset_counts()
-    yield
 
 
 @pytest.fixture

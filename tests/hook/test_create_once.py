@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -336,7 +336,7 @@ def test_find_launched_waits_out_a_post_that_may_still_be_in_flight(
         )
     # As if that POST were still being processed: it may be answered until 0.8 s from now, and the
     # server creates the assessment at 0.5 s (another hook: the sessions are not shared across threads).
-    until = datetime.now(timezone.utc) + timedelta(seconds=0.8)
+    until = datetime.now(UTC) + timedelta(seconds=0.8)
     intent = {**intents[0], "in_flight_until": until.isoformat()}
     server_side = make_hook(monkeypatch, emu.url)
     late = threading.Timer(0.5, lambda: server_side.create_assessment("llama-weak", test_types=PROBES))

@@ -139,7 +139,7 @@ def test_html_proxy_page_and_truncated_json(hook: ModelRedHook, emu: ModelRedEmu
 def test_status_table(status: int, payload: dict[str, str], expected: type[e.ModelRedError]) -> None:
     error = error_from_response("get assessment", status, {**payload, "code": "X_CODE"}, {"retry-after": "2"})
     assert type(error) is expected
-    if expected is e.ModelRedForbiddenError:  # a 403 about the plan or a limit says so
+    if isinstance(error, e.ModelRedForbiddenError):  # a 403 about the plan or a limit says so
         assert error.plan_limit == any(word in str(payload).lower() for word in ("upgrade", "tier"))
     assert str(error).startswith(f"ModelRed get assessment failed, HTTP {status}: ")
     assert str(error).endswith("[code=X_CODE]") and error.retry_after == 2.0

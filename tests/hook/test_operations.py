@@ -154,7 +154,7 @@ def test_create_assessment_refuses_bad_arguments_before_any_request(
     with pytest.raises(ModelRedConfigurationError, match="test_types is empty"):
         hook.create_assessment("gpt-4o-prod", test_types=[])
     with pytest.raises(ModelRedConfigurationError, match="must be a list of strings"):
-        hook.create_assessment("gpt-4o-prod", test_types="reverse_psychology")  # type: ignore[arg-type]
+        hook.create_assessment("gpt-4o-prod", test_types="reverse_psychology")
     with pytest.raises(
         ModelRedConfigurationError, match="priority must be one of low, normal, high, critical"
     ):
@@ -185,7 +185,7 @@ def test_cancel_is_refused_for_api_keys_with_advice(hook: ModelRedHook, emu: Mod
     with pytest.raises(ModelRedNotAllowedForApiKeyError) as v2_refusal:
         hook.cancel_assessment(created.id, api_generation=V2)
     assert "cancel assessment" in str(v2_refusal.value) and "HTTP 403" in str(v2_refusal.value)
-    assert "in the ModelRed UI" in str(v2_refusal.value) and created.url in str(v2_refusal.value)
+    assert "in the ModelRed UI" in str(v2_refusal.value) and str(created.url) in str(v2_refusal.value)
     assert emu.count("PATCH", "/api/v2/assessments/{id}") == 1
     with pytest.raises(ModelRedNotAllowedForApiKeyError, match="resources API has no cancel endpoint"):
         hook.cancel_assessment(created.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -173,9 +173,9 @@ def test_parse_retry_after_seconds_and_http_dates() -> None:
     assert parse_retry_after("1") == 1.0
     assert parse_retry_after(" 2.5 ") == 2.5
     assert parse_retry_after("-3") == 0.0
-    when = datetime.fromtimestamp(now, timezone.utc) + timedelta(seconds=30)
+    when = datetime.fromtimestamp(now, UTC) + timedelta(seconds=30)
     assert 28 <= (parse_retry_after(format_datetime(when, usegmt=True), now=now) or 0) <= 31
-    past = datetime.fromtimestamp(now, timezone.utc) - timedelta(days=1)
+    past = datetime.fromtimestamp(now, UTC) - timedelta(days=1)
     assert parse_retry_after(format_datetime(past, usegmt=True), now=now) == 0.0
     for junk in (None, "", "soon", "nan", "inf", "Mon, 99 Foo 2025"):
         assert parse_retry_after(junk) is None

@@ -8,7 +8,7 @@ outlet events); the operator, the hook and the emulator are the real ones. The D
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +16,7 @@ from typing import Any
 class FakeTI:
     def __init__(self, start_date: datetime | None = None, try_number: int = 1) -> None:
         self.xcom: dict[str, Any] = {}
-        self.start_date = start_date or datetime.now(timezone.utc)
+        self.start_date = start_date or datetime.now(UTC)
         self.try_number = try_number
 
     def xcom_push(self, key: str, value: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.sdk import Asset
@@ -91,7 +91,7 @@ def test_deadline_honours_execution_timeout(modelred_emulator, modelred_connecti
         timeout=3600,
         execution_timeout=timedelta(seconds=120),
     )
-    start = datetime.now(timezone.utc) - timedelta(seconds=100)
+    start = datetime.now(UTC) - timedelta(seconds=100)
     with pytest.raises(TaskDeferred) as info:
         op.execute(make_context(ti=FakeTI(start_date=start)))
     assert info.value.trigger.deadline == pytest.approx(start.timestamp() + 120, abs=0.01)

@@ -3,7 +3,7 @@ the pure rules, then the operator against the emulator over HTTP."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from modelred_task_context import make_context
@@ -15,7 +15,7 @@ from modelred_provider.operators.gate import BASELINE_EXPLICIT, BASELINE_LATEST,
 
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=0.5)
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEYS = ("dan_classic", "reverse_psychology", "data_leakage_01")
 
 

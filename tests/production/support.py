@@ -26,7 +26,7 @@ FAIL_ERROR = "Target endpoint answered HTTP 500 for 41 of 60 probes (campaign)"
 
 
 # 60 models, each with its fate: (prefix, outcome, how many, scenario extras).
-PLAN = (
+PLAN: tuple[tuple[str, str, int, dict[str, int | str]], ...] = (
     ("pass", "pass", 33, {"score": 88}),
     ("gate", "low_score", 9, {"score": 31}),
     ("fail", "fail", 9, {"error": FAIL_ERROR, "seconds": 16}),

@@ -10,6 +10,7 @@ import json
 import time
 import tracemalloc
 import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +21,10 @@ from .hostile import SECRET, Conn, HostileServer, Request, assessment, gzip_bomb
 from .support import LeakCheck, connect
 
 MiB = 1024 * 1024
+
+
+def _answering(answer: bytes) -> Callable[[Conn, Request], None]:
+    return lambda conn, request: conn.send(answer)
 
 
 def _sync_and_async(monkeypatch: pytest.MonkeyPatch, url: str, **extras: object) -> list[BaseException]:
@@ -154,7 +159,7 @@ def test_an_encoding_we_did_not_ask_for_or_a_corrupt_one_is_a_typed_error(
         "corrupt": response(200, b"not gzip at all", {"Content-Encoding": "gzip"}),
     }
     for name, answer in answers.items():
-        with HostileServer(lambda conn, request, answer=answer: conn.send(answer)) as server:
+        with HostileServer(_answering(answer)) as server:
             for error in _sync_and_async(monkeypatch, server.url):
                 assert type(error) is e.ModelRedResponseError, (name, error)
                 leaks.add(error)

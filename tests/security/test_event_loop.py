@@ -54,7 +54,7 @@ def test_a_request_that_never_got_a_connection_says_it_was_not_sent(
     """The pool full until the deadline: a transport error of kind connect (safe to resend), not a timeout."""
     with HostileServer(_slow(2.0)) as server:
 
-        async def crowd() -> list[object]:
+        async def crowd() -> tuple[object, ...]:
             async with connect(monkeypatch, server.url, SECRET, timeout=5, max_retries=0) as ahook:
                 busy = [asyncio.ensure_future(ahook.aget_assessment(f"asm_{i}")) for i in range(100)]
                 await asyncio.sleep(0.3)

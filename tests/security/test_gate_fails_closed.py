@@ -63,6 +63,7 @@ def test_a_clean_report_passes_every_criterion():
 
 def test_no_report_fails_every_criterion_saying_so():
     gate = QualityGate.from_params(min_score=10, max_risk_level="critical", fail_on_severities=["critical"])
+    report: object
     for report in (None, "done", [], 42):  # absent, or not an object
         verdict = _verdict(report, gate)
         assert not verdict.passed
@@ -201,7 +202,7 @@ def test_min_score_fails_closed_on_a_report_built_in_code():
     # The gate does not rely on the parser alone: NaN or a string handed to it directly fails too.
     gate = QualityGate.from_params(min_score=70)
     for score in (math.nan, math.inf, "95"):
-        assert not gate.evaluate(Report(overall_score=score)).passed  # type: ignore[arg-type]
+        assert not gate.evaluate(Report(overall_score=score)).passed
     assert not QualityGate(min_score=math.nan).evaluate(Report(overall_score=99)).passed
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
@@ -30,12 +30,12 @@ SIX_HOURS = 6 * 60 * 60
 
 def task_context() -> dict:
     """What ``execute`` needs of a task runner until it defers (as tests/operators/modelred_task_context)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
     from types import SimpleNamespace
 
     xcom: dict = {}
     ti = SimpleNamespace(
-        start_date=datetime.now(timezone.utc),
+        start_date=datetime.now(UTC),
         try_number=1,
         xcom=xcom,
         xcom_push=lambda key, value: xcom.update({key: value}),

@@ -10,7 +10,7 @@ import contextlib
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -29,7 +29,7 @@ async def _first_event(trigger: ModelRedAssessmentTrigger) -> dict:
 
 
 def _far_future() -> str:
-    return format_datetime(datetime.now(timezone.utc) + timedelta(days=400), usegmt=True)
+    return format_datetime(datetime.now(UTC) + timedelta(days=400), usegmt=True)
 
 
 @pytest.mark.parametrize("retry_after", ["100000", "far-future date"])

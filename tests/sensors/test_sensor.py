@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.sdk.bases.sensor import PokeReturnValue
@@ -51,7 +51,7 @@ def _poke_until_done(sensor, context, limit: float = 20):
 def test_deferrable_defers_without_owning_the_assessment(modelred_emulator, modelred_connection):
     aid = _launch(modelred_connection, "stuck-model")
     sensor = _sensor(modelred_connection, aid, deferrable=True, timeout=90)
-    start = datetime.now(timezone.utc) - timedelta(seconds=30)
+    start = datetime.now(UTC) - timedelta(seconds=30)
     context = make_context(ti=FakeTI(start_date=start))
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context)

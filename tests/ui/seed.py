@@ -7,7 +7,7 @@ foreign keys satisfied; each XCom value is a summary of the documented shape (do
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -46,7 +46,7 @@ def seed(
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
 
-    start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
     if session.get(DagBundleModel, BUNDLE) is None:
         session.execute(insert(DagBundleModel.__table__).values(name=BUNDLE, active=True))
     # The DAG itself: the auth manager's readable DAG ids come from this table.
