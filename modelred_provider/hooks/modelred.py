@@ -128,8 +128,10 @@ class ModelRedHook(BaseHook):
     async def _atransport(self) -> AsyncTransport:
         if self._async is None:
             module = sys.modules.get(_ASYNC_TRANSPORT)
-            if module is None:
-                # aiohttp takes ~0.1-0.8 s to import: never on the triggerer's event loop.
+            if module is None or getattr(module.__spec__, "_initializing", False):
+                # aiohttp takes ~0.1-0.8 s to import: never on the triggerer's event loop. A module
+                # another trigger's thread is still importing is half-built: wait for that import
+                # (the import lock) in a thread too, never use it as it is.
                 module = await asyncio.to_thread(importlib.import_module, _ASYNC_TRANSPORT)
             self._async = module.AsyncTransport(await self.asettings(), self.log)
         return self._async
