@@ -201,3 +201,26 @@ def test_no_import_cycle():
     # A package's __init__ is imported by every module under it; that is not a cycle of ours.
     cycles = [c for c in cycles if not any(_MODULES[m].name == "__init__.py" for m in c)]
     assert cycles == [], " ; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_errors_table_lists_every_exception_class_once():
+    """docs/reference.md's errors table is the one place a user reads the hierarchy: it must list every
+    exception class the package raises to a user (the emulator's own are not), and nothing else."""
+    import re
+
+    defined = set()
+    for module, path in _MODULES.items():
+        if module.startswith(("modelred_provider.testing", "modelred_provider.plugins")):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(base).endswith(("Error", "Exception", "Timeout")) for base in node.bases
+            ):
+                defined.add(node.name)
+    text = (PACKAGE.parent / "docs" / "reference.md").read_text()
+    table = text[text.index("## Errors") :]
+    table = table[: table.index("\n\n", table.index("| Exception | Base |"))]
+    listed = re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
+    assert len(listed) == len(set(listed)), "a class is listed twice"
+    assert sorted(listed) == sorted(defined)
+    assert len(defined) == 17  # the vocabulary issue 11 settled on; a new class is a decision
