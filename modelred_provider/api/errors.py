@@ -193,7 +193,7 @@ def _server_message(payload: Any, status: int | None = None) -> tuple[str, str |
 def error_from_response(
     operation: str, status: int, payload: Any, headers: Mapping[str, str] | None = None
 ) -> ModelRedAPIError:
-    """Map an error answer to its typed error, as the contract maps statuses (sections 1.4 and 2.3)."""
+    """Map an error answer to its typed error, as docs/modelred-api.md maps statuses (1.4 and 2.3)."""
     message, code, details = _server_message(payload, status)
     kwargs: dict[str, Any] = {"operation": operation, "status": status, "code": code, "details": details}
     retry_after = parse_retry_after(_header(headers, "Retry-After"))

@@ -18,7 +18,7 @@ __all__ = [
 
 
 class ApiGeneration(str, Enum):
-    """The two public generations of the ModelRed API (see the contract, sections 1 and 2)."""
+    """The two public generations of the ModelRed API (docs/modelred-api.md, sections 1 and 2)."""
 
     RESOURCES = "resources"  # /api/models, /api/assessments (testTypes = probe keys), /api/probes
     V2 = "v2"  # /api/models, /api/v2/assessments (probePackIds), /api/v2/probes

@@ -2,7 +2,7 @@
 
 The records live in ``catalogue.json`` beside this file (one line each); this module turns them into the
 stored records. Everything is fixed (no randomness, fixed timestamps), so two emulators serve the same
-catalogue. Field names follow the contract (``modelred-api.md`` sections 1.3 and 2.2).
+catalogue. Field names follow the contract (``docs/modelred-api.md`` sections 1.3 and 2.2).
 """
 
 from __future__ import annotations
