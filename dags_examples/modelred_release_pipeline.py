@@ -11,8 +11,15 @@ What it shows:
   of the same model and probe set, and no probe may gain a critical finding. ``fail_on_gate=False``:
   a model that does not pass is not a task failure; the summary carries the verdict
   (``summary["gate"]``), what the baseline was (``summary["baseline"]``) and which run launched it
-  (``summary["airflow_task"]``). The ``MODEL_PASSED`` asset event still fires only for a pass.
-* ``route`` branches on the verdict: ``deploy`` or ``open_review``.
+  (``summary["airflow_task"]``). The ``CANDIDATE_PASSED`` asset event still fires only for a pass.
+* ``assess`` also **keeps the full report** in object storage, one folder per run
+  (``report_path``, templated): ``report.json`` and a self-contained ``report.html`` (score, risk,
+  pass rate per category with a chart, every failing probe and vulnerability), passing model or not.
+  Set ``MODELRED_REPORTS_URL`` to your bucket (``s3://my-bucket/modelred``) and
+  ``MODELRED_REPORTS_CONN_ID`` to its Airflow connection (e.g. an ``aws`` one); by default the reports
+  go to the local folder ``/tmp/modelred-reports``.
+* ``route`` branches on the verdict: ``deploy`` or ``open_review`` (which points the reviewer at the
+  HTML report).
 * ``delete_candidate`` is a teardown: it deletes the model only if ``register`` created it.
 
 Needs the connections ``modelred_default`` and ``candidate_model_endpoint``; run params ``model_id``.
@@ -33,6 +40,10 @@ from modelred_provider.operators.model import ModelRedDeleteModelOperator, Model
 CANDIDATE_PASSED = Asset(name="modelred_candidate_passed", uri="modelred://release-pipeline/passed")
 
 POLL_INTERVAL = float(os.environ.get("MODELRED_POLL_INTERVAL", "30"))
+
+#: Where the full reports go: any object storage Airflow knows (s3:// needs the Amazon provider).
+REPORTS_URL = os.environ.get("MODELRED_REPORTS_URL", "file:///tmp/modelred-reports").rstrip("/")
+REPORTS_CONN_ID = os.environ.get("MODELRED_REPORTS_CONN_ID") or None
 
 with DAG(
     dag_id="modelred_release_pipeline",
@@ -61,6 +72,8 @@ with DAG(
         fail_on_new_critical=True,
         fail_on_gate=False,
         asset=CANDIDATE_PASSED,
+        report_path=REPORTS_URL + "/{{ dag.dag_id }}/{{ run_id }}",
+        report_conn_id=REPORTS_CONN_ID,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
@@ -74,8 +87,9 @@ with DAG(
         return f"deployed {summary['model']} (score {summary['score']})"
 
     @task
-    def open_review(summary: dict[str, Any]) -> str:
-        return f"review {summary['model']}: " + "; ".join(summary["gate"]["reasons"])
+    def open_review(summary: dict[str, Any], ti: Any = None) -> str:
+        report = ti.xcom_pull(task_ids="assess", key="assessment_report")
+        return f"review {summary['model']} ({report['html']}): " + "; ".join(summary["gate"]["reasons"])
 
     delete_candidate = ModelRedDeleteModelOperator(task_id="delete_candidate", registered_by="register")
 

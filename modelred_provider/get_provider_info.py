@@ -28,7 +28,14 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "ModelRed", "python-modules": ["modelred_provider.hooks.modelred"]}],
         "operators": [
-            {"integration-name": "ModelRed", "python-modules": ["modelred_provider.operators.assessment"]}
+            {
+                "integration-name": "ModelRed",
+                "python-modules": [
+                    "modelred_provider.operators.assessment",
+                    "modelred_provider.operators.assessment_report",
+                    "modelred_provider.operators.model",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": "ModelRed", "python-modules": ["modelred_provider.sensors.assessment"]}

@@ -56,12 +56,16 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
 
     from modelred_provider.api.models import Assessment
+    from modelred_provider.operators.gate import GateVerdict
 
 #: Key of the launch in the task state store: while launching {"model", "launching": <intent>} (written
 #: before every POST), then {"assessment_id", "api_generation", "model"}; deleted once the outcome is final.
 STATE_KEY = "modelred_assessment"
 
 _PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severities")
+
+#: XCom key of the kept report's URLs, ``{"json": ..., "html": ...}`` (``report_path``).
+XCOM_REPORT = "assessment_report"
 
 #: The default ``map_index_template``: a mapped task instance is labelled by its model in the UI
 #: (``gpt-4o-prod`` instead of ``0``). A parameter default, so ``.partial()`` picks it up too.
@@ -70,6 +74,7 @@ DEFAULT_MAP_INDEX_TEMPLATE = "{{ task.model }}"
 __all__ = [
     "DEFAULT_MAP_INDEX_TEMPLATE",
     "STATE_KEY",
+    "XCOM_REPORT",
     "ModelRedAssessmentOperator",
 ]
 
@@ -117,6 +122,17 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         ``{assessment_id, score, risk_level, passed, model, airflow_task}`` (needs ``wait_for_completion``).
         ``airflow_task`` is ``{dag_id, run_id, task_id, map_index, try_number}``: ModelRed's API gives an
         assessment no name or description, so this is where the run that launched it is recorded.
+    :param report_path: keep the full report (templated): a folder URL, e.g.
+        ``"s3://reports/modelred/{{ dag.dag_id }}/{{ run_id }}/{{ ti.map_index }}"`` or ``file:///...``,
+        or an ``airflow.sdk.ObjectStoragePath``. Once the assessment ends (COMPLETED or FAILED, gate
+        passed or not) the task writes ``report.json`` (the summary, every probe result, every failing
+        probe and vulnerability) and ``report.html`` (one self-contained page: score, risk, pass rate per
+        category with an SVG chart, failing probes, vulnerabilities; no script, no external resource)
+        there, and pushes their URLs as XCom ``assessment_report`` (``{"json", "html"}``). Needs
+        ``wait_for_completion``. Any filesystem Airflow's object storage knows (``s3://`` needs
+        ``apache-airflow-providers-amazon[s3fs]``, ...).
+    :param report_conn_id: the Airflow connection of that object storage (e.g. an ``aws`` connection);
+        default: the filesystem's own default.
     :param map_index_template: Airflow's label of a mapped task instance; by default the model
         (``DEFAULT_MAP_INDEX_TEMPLATE``), so ``.partial(...).expand(model=[...])`` shows each model.
 
@@ -139,6 +155,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         "fail_on_severities",
         "max_score_drop",
         "baseline_assessment_id",
+        "report_path",
     )
     template_fields_renderers = {
         "test_types": "json",
@@ -175,6 +192,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         fail_on_gate: bool = True,
         retry_budget: int = DEFAULT_RETRY_BUDGET,
         asset: Asset | None = None,
+        report_path: Any = None,
+        report_conn_id: str | None = None,
         map_index_template: str | None = DEFAULT_MAP_INDEX_TEMPLATE,
         **kwargs: Any,
     ) -> None:
@@ -189,6 +208,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
                     ("fail_on_new_critical", fail_on_new_critical or None),
                     ("baseline_assessment_id", baseline_assessment_id),
                     ("require_baseline", require_baseline or None),
+                    ("report_path", report_path or None),
                 )
                 if value is not None and value != [] and value != ()
             ]
@@ -239,6 +259,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         self.fail_on_gate = fail_on_gate
         self.retry_budget = check_retry_budget(retry_budget)
         self.asset = asset
+        self.report_path = report_path
+        self.report_conn_id = report_conn_id
         self._validate(at_parse=True)
 
     # --- validation ---------------------------------------------------------------------------
@@ -289,6 +311,26 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
     def _alert_model(self, assessment: Assessment | None) -> str | None:
         return self._model_label(assessment) if assessment is not None else self.model
+
+    def _publish(
+        self,
+        context: Context,
+        assessment: Assessment,
+        verdict: GateVerdict | None,
+        *,
+        baseline: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The summary, and with ``report_path`` the full report kept (before any gate failure is raised)."""
+        summary = super()._publish(context, assessment, verdict, baseline=baseline)
+        if self.report_path:
+            from modelred_provider.operators.report import build_report, write_report
+
+            written = write_report(
+                build_report(assessment, summary), self.report_path, conn_id=self.report_conn_id
+            )
+            context["ti"].xcom_push(key=XCOM_REPORT, value=written)
+            self.log.info("Kept the full report: %s and %s", written["json"], written["html"])
+        return summary
 
     # --- run ----------------------------------------------------------------------------------
 

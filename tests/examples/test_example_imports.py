@@ -30,6 +30,10 @@ EXPECTED_DAGS = {
 _PROBE = """
 import json, runpy, sys, warnings
 import airflow.sdk  # noqa: F401  (baseline: Airflow's own import)
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+# Also Airflow's own: the first Asset loads every installed provider's asset URI handlers (with the
+# Amazon provider, boto3 and requests), once per process, whatever the DAG.
+ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
 FORGET = ("modelred_provider", "requests", "aiohttp")
 reports = {}
 for path in sys.argv[1:]:

@@ -1,13 +1,16 @@
 """dags_examples/modelred_release_pipeline.py runs under ``dag.test()`` against the emulator: register ->
-assess with a regression gate -> branch -> deploy or open a review, the model deleted as a teardown."""
+assess with a regression gate, its report kept per run in a real S3 bucket (moto's server, over HTTP) ->
+branch -> deploy or open a review, the model deleted as a teardown."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from tests.examples.support import load_dag, states, xcom_value
+from tests.objectstore.support import SECRET_KEY, S3Server, s3_server
 
 SECRET = "sk-example-9d8c7b6a5f4e"
 
@@ -21,9 +24,19 @@ def candidate_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
     return SECRET
 
 
+@pytest.fixture
+def reports_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """The example's reports go to a real S3 bucket: MODELRED_REPORTS_URL and its aws connection."""
+    with s3_server("release-reports") as server:
+        monkeypatch.setenv("AIRFLOW_CONN_REPORTS_S3", server.connection_json())
+        monkeypatch.setenv("MODELRED_REPORTS_URL", "s3://release-reports/modelred")
+        monkeypatch.setenv("MODELRED_REPORTS_CONN_ID", "reports_s3")
+        yield server
+
+
 @pytest.mark.modelred_emulator(assessment_seconds=1.0)
 def test_release_pipeline_deploys_a_safe_candidate_and_reviews_a_regression(
-    examples_env, modelred_emulator, candidate_endpoint
+    examples_env, modelred_emulator, candidate_endpoint, reports_bucket
 ) -> None:
     from modelred_provider.hooks.modelred import ModelRedHook
 
@@ -66,3 +79,21 @@ def test_release_pipeline_deploys_a_safe_candidate_and_reviews_a_regression(
     assert "more than max_score_drop=5" in xcom_value(regressed, "open_review")
     assert modelred_emulator.count("DELETE", "/api/models/{id}") == 1, "a reused model is kept"
     assert SECRET not in json.dumps([xcom_value(r, "assess") for r in (first, base, regressed)])
+
+    # Each run kept its full report in the bucket, in its own folder (report_path is templated per run),
+    # and the review task points at the page.
+    client = reports_bucket.client()
+    objects = client.list_objects_v2(Bucket="release-reports")["Contents"]
+    folders = [f"modelred/modelred_release_pipeline/{r.run_id}" for r in (first, base, regressed)]
+    assert sorted(o["Key"] for o in objects) == sorted(
+        f"{f}/report.{ext}" for f in folders for ext in ("html", "json")
+    )
+    assert f"s3://release-reports/{folders[2]}/report.html" in xcom_value(regressed, "open_review")
+    kept = json.loads(
+        client.get_object(Bucket="release-reports", Key=f"{folders[2]}/report.json")["Body"].read()
+    )
+    assert kept["summary"] == summary
+    for item in objects:  # the grep: no secret in any kept file
+        text = client.get_object(Bucket="release-reports", Key=item["Key"])["Body"].read().decode()
+        for secret in (SECRET, SECRET_KEY, modelred_emulator.api_key):
+            assert secret not in text, (item["Key"], secret)

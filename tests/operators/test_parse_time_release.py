@@ -19,6 +19,13 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 _EXPECTED = {
+    "modelred_provider.operators.assessment_report": {
+        "modelred_provider.api",
+        "modelred_provider.api.vocabulary",
+        "modelred_provider.operators",
+        "modelred_provider.operators.assessment_report",
+        "modelred_provider.operators.validation",
+    },
     "modelred_provider.operators.model": {
         "modelred_provider.api",
         "modelred_provider.api.vocabulary",

@@ -1,0 +1,280 @@
+"""The full report of an assessment, kept as JSON and as one self-contained HTML page in object storage.
+
+``build_report`` turns an assessment (with its report) and the task's summary into one JSON document:
+the summary (score, risk, totals, per-category pass rates, gate verdict, baseline, the Airflow task)
+plus every probe result, every failing probe in full and every vulnerability. ``render_html`` renders
+that document as a page that needs nothing else: inline CSS, an inline SVG bar chart of the pass rate
+per category, every value HTML-escaped, no script and no external resource (a Content-Security-Policy
+of ``default-src 'none'`` says so to the browser). ``write_report`` writes both files under an Airflow
+``ObjectStoragePath`` (``file://``, ``s3://``, ``gs://`` ... whatever filesystems the installed
+providers register).
+
+Every string of the document goes through the API-key scrub (``api/redact.py``) before it is written.
+Imported when a task runs, never at DAG parse.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+from modelred_provider.api.redact import scrub_any
+from modelred_provider.api.vocabulary import SEVERITIES
+from modelred_provider.operators.summary import failing_probes
+
+if TYPE_CHECKING:
+    from modelred_provider.api.models import Assessment, ProbeResult
+
+__all__ = [
+    "REPORT_FORMAT",
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "build_report",
+    "render_html",
+    "write_report",
+]
+
+#: The ``format`` field of the JSON document.
+REPORT_FORMAT = "modelred-report/1"
+#: File names written under ``report_path``.
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
+_LOCAL_PROTOCOLS = ("file", "local", "")
+
+
+def _probe(probe: ProbeResult) -> dict[str, Any]:
+    return {
+        "key": probe.key,
+        "display_name": probe.display_name,
+        "category": probe.category,
+        "severity": probe.severity,
+        "total_cases": probe.total_cases,
+        "passed_cases": probe.passed_cases,
+        "failed_cases": probe.failed_cases,
+        "pass_rate": probe.pass_rate,
+        "findings": list(probe.findings),
+    }
+
+
+def build_report(assessment: Assessment, summary: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document: ``{format, summary, probes, failing_probes, vulnerabilities, severity_counts}``.
+
+    ``probes`` holds every probe result, ``failing_probes`` those with failed cases in full (worst
+    first, as in the summary), ``vulnerabilities`` every vulnerability (``probe, severity, description,
+    recommendation``). Every string is scrubbed of the API key.
+    """
+    report = assessment.report
+    document = {
+        "format": REPORT_FORMAT,
+        "summary": summary,
+        "created_at": assessment.created_at.isoformat() if assessment.created_at else None,
+        "completed_at": assessment.completed_at.isoformat() if assessment.completed_at else None,
+        "test_types": list(assessment.test_types),
+        "probe_pack_ids": list(assessment.probe_pack_ids),
+        "probes": [_probe(p) for p in (report.probes if report else ())],
+        "failing_probes": [_probe(p) for p in failing_probes(report)],
+        "vulnerabilities": [
+            {
+                "probe": v.probe,
+                "severity": v.severity,
+                "description": v.description,
+                "recommendation": v.recommendation,
+            }
+            for v in (report.vulnerabilities if report else ())
+        ],
+        "severity_counts": dict(report.severity_counts) if report else {},
+    }
+    # Findings are whatever the server sent: make them plain JSON first, then scrub every string.
+    return dict(scrub_any(json.loads(json.dumps(document, default=str))))
+
+
+# --- HTML ---------------------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    """One value as escaped text (``n/a`` for none)."""
+    if value is None or value == "":
+        return "n/a"
+    if isinstance(value, float):
+        return html.escape(f"{value:g}")
+    return html.escape(str(value), quote=True)
+
+
+def _table(headers: list[str], rows: list[list[Any]], empty: str) -> str:
+    if not rows:
+        return f"<p class='empty'>{html.escape(empty)}</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _chart(rates: dict[str, Any]) -> str:
+    """Inline SVG: one horizontal bar per category, its pass rate (0..100 %)."""
+    rows = [(str(cat), rate) for cat, rate in rates.items()]
+    if not rows:
+        return "<p class='empty'>No category has results.</p>"
+    bar_x, bar_w, row_h = 190, 360, 26
+    height = row_h * len(rows) + 10
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{bar_x + bar_w + 70}' "
+        f"height='{height}' aria-label='Pass rate per category'>"
+    ]
+    for i, (cat, rate) in enumerate(rows):
+        y = 5 + i * row_h
+        known = isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 100
+        width = round(bar_w * float(rate) / 100.0, 1) if known else 0
+        colour = "#2e7d32" if known and rate >= 90 else "#f9a825" if known and rate >= 70 else "#c62828"
+        label = f"{rate:g} %" if known else "n/a"
+        parts.append(
+            f"<text x='{bar_x - 8}' y='{y + 17}' text-anchor='end'>{html.escape(cat[:40])}</text>"
+            f"<rect x='{bar_x}' y='{y + 3}' width='{bar_w}' height='18' fill='#eeeeee'/>"
+            f"<rect x='{bar_x}' y='{y + 3}' width='{width}' height='18' fill='{colour}'/>"
+            f"<text x='{bar_x + bar_w + 8}' y='{y + 17}'>{html.escape(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;width:100%;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.pass{color:#2e7d32}.fail{color:#c62828}.empty{color:#666}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}
+svg text{font-size:12px;font-family:system-ui,sans-serif}
+"""
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """One self-contained page: no script, no external resource, every value escaped."""
+    summary = document["summary"]
+    gate = summary.get("gate")
+    verdict = "n/a" if gate is None else ("PASSED" if gate["passed"] else "FAILED")
+    verdict_class = "" if gate is None else ("pass" if gate["passed"] else "fail")
+    totals = summary.get("totals") or {}
+    task = summary.get("airflow_task") or {}
+    baseline = summary.get("baseline")
+    facts = [
+        ("Model", summary.get("model")),
+        ("Assessment", summary.get("assessment_id")),
+        ("Status", summary.get("status")),
+        ("Score", summary.get("score")),
+        ("Risk level", summary.get("risk_level")),
+        ("Tests", f"{totals.get('passed', 0)} of {totals.get('tests', 0)} passed"),
+        ("ModelRed page", summary.get("url")),
+        ("Completed", document.get("completed_at")),
+        (
+            "Airflow task",
+            " / ".join(str(task.get(k)) for k in ("dag_id", "run_id", "task_id")) if task else None,
+        ),
+    ]
+    if summary.get("error"):
+        facts.append(("Error", summary["error"]))
+    if baseline is not None:
+        facts.append(("Baseline", baseline.get("assessment_id") or baseline.get("note")))
+        facts.append(("Score drop", baseline.get("score_drop")))
+    severities = summary.get("vulnerabilities_by_severity") or {}
+    order = [s for s in (*SEVERITIES, "unknown") if s in severities]
+    vulns = sorted(
+        document.get("vulnerabilities") or [],
+        key=lambda v: order.index(v["severity"]) if v.get("severity") in order else -1,
+    )
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in (gate or {}).get("reasons") or [])
+    title = f"ModelRed report: {_e(summary.get('model'))} ({_e(summary.get('assessment_id'))})"
+    return "".join(
+        [
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+            "<meta http-equiv='Content-Security-Policy' "
+            "content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+            f"<title>{title}</title><style>{_STYLE}</style></head><body>",
+            f"<h1>{title}</h1>",
+            f"<p>Quality gate: <strong class='{verdict_class}'>{verdict}</strong></p>",
+            f"<ul>{reasons}</ul>" if reasons else "",
+            "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>",
+            "<h2>Pass rate per category</h2>",
+            _chart(summary.get("pass_rate_by_category") or {}),
+            _table(
+                ["Category", "Pass rate (%)"],
+                [[c, r] for c, r in (summary.get("pass_rate_by_category") or {}).items()],
+                "No category has results.",
+            ),
+            "<h2>Vulnerabilities by severity</h2>",
+            _table(["Severity", "Count"], [[s, severities[s]] for s in order], "None counted."),
+            f"<h2>Failing probes ({len(document.get('failing_probes') or [])})</h2>",
+            _table(
+                ["Probe", "Name", "Category", "Severity", "Failed cases", "Total cases", "Pass rate"],
+                [
+                    [
+                        p["key"],
+                        p["display_name"],
+                        p["category"],
+                        p["severity"],
+                        p["failed_cases"],
+                        p["total_cases"],
+                        p["pass_rate"],
+                    ]
+                    for p in document.get("failing_probes") or []
+                ],
+                "No probe failed.",
+            ),
+            f"<h2>Vulnerabilities ({len(vulns)})</h2>",
+            _table(
+                ["Severity", "Probe", "Description", "Recommendation"],
+                [[v["severity"], v["probe"], v["description"], v["recommendation"]] for v in vulns],
+                "No vulnerability reported.",
+            ),
+            f"<h2>All probes ({len(document.get('probes') or [])})</h2>",
+            _table(
+                ["Probe", "Category", "Severity", "Passed", "Failed", "Total"],
+                [
+                    [
+                        p["key"],
+                        p["category"],
+                        p["severity"],
+                        p["passed_cases"],
+                        p["failed_cases"],
+                        p["total_cases"],
+                    ]
+                    for p in document.get("probes") or []
+                ],
+                "The assessment has no probe results.",
+            ),
+            "</body></html>\n",
+        ]
+    )
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+def write_report(document: dict[str, Any], report_path: Any, *, conn_id: str | None = None) -> dict[str, str]:
+    """Write ``report.json`` and ``report.html`` under ``report_path`` (a URL such as
+    ``s3://bucket/modelred/run-1`` or an ``ObjectStoragePath``); ``conn_id`` is the Airflow connection
+    of the object storage (e.g. an ``aws`` connection). Returns ``{"json": url, "html": url}``."""
+    from airflow.sdk import ObjectStoragePath
+
+    if isinstance(report_path, ObjectStoragePath):
+        base = report_path
+    else:
+        text = str(report_path).strip()
+        if not text:
+            raise ValueError(
+                "report_path is empty: give a folder URL such as s3://bucket/modelred/{{ run_id }}"
+            )
+        base = ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
+    if base.protocol in _LOCAL_PROTOCOLS:
+        base.mkdir(parents=True, exist_ok=True)  # object stores have no folders to create
+    json_path = base / REPORT_JSON
+    html_path = base / REPORT_HTML
+    json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    html_path.write_text(render_html(document), encoding="utf-8")
+    return {"json": _url(json_path), "html": _url(html_path)}
+
+
+def _url(path: Any) -> str:
+    """The file's URL without the connection id Airflow writes into ``str()`` (``s3://conn@bucket/...``)."""
+    protocol = path.protocol or "file"
+    return f"{protocol}://{path.path}"
