@@ -94,6 +94,9 @@ class RequestSpec:
     json: dict[str, Any] | None = None
     #: Keys of a large answer the caller does not need (never built: see ``api.body.decode_steps``).
     skip_fields: frozenset[str] = frozenset()
+    #: A cap on this answer's decoded size below the connection's ``max_response_mb`` (None: that cap;
+    #: the async transport's, for a trigger's bounded final read).
+    max_bytes: int | None = None
 
     @property
     def idempotent(self) -> bool:

@@ -254,10 +254,11 @@ class AsyncTransport:
                     status, headers = response.status, dict(response.headers)
                     if status in REDIRECT_STATUSES:
                         return status, headers, b""
-                    announced_too_large(headers, settings.max_response_bytes, spec.operation)
-                    decoder = BodyDecoder(
-                        headers.get("Content-Encoding"), settings.max_response_bytes, spec.operation
-                    )
+                    cap = settings.max_response_bytes
+                    if spec.max_bytes is not None:
+                        cap = min(cap, spec.max_bytes)
+                    announced_too_large(headers, cap, spec.operation)
+                    decoder = BodyDecoder(headers.get("Content-Encoding"), cap, spec.operation)
                     async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
                         decoder.feed(chunk)
                     return status, headers, decoder.finish()

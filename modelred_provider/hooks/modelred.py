@@ -695,6 +695,90 @@ class ModelRedHook(BaseHook):
                 break
         return list(found.values())
 
+    async def alist_unfinished_assessments(
+        self, *, report: bool = False, retry: bool = False, concurrency: int = 4
+    ) -> list[Assessment]:
+        """Async, v2 only: every QUEUED and RUNNING assessment (``status=`` filter, every page of
+        ``endpoints.V2_PAGE_SIZE``): what a group of waiting triggers needs, however many finished ones
+        the organisation has. Page 1 of each status first, then the other pages, ``concurrency`` at a
+        time. An assessment that changes status while the pages are read may be missed or seen twice
+        (pages shift): a caller reads a waiting one it did not see with its own GET.
+
+        ``report``/``retry`` as in :meth:`alist_assessments`; parsed in slices of :data:`PARSE_SLICE`.
+        """
+        generation = ApiGeneration.V2
+        transport = await self._atransport()
+        should_retry = None if retry else _never
+        gate = asyncio.Semaphore(max(1, int(concurrency)))
+        found: dict[str, Assessment] = {}
+
+        async def page(status: AssessmentStatus, number: int) -> int:
+            spec = endpoints.list_assessments(
+                generation, page=number, status=status, page_size=endpoints.V2_PAGE_SIZE
+            )
+            if not report:
+                spec = dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
+            async with gate:
+                payload = await transport.call(spec, should_retry=should_retry)
+            items = parsing.unwrap_list(payload, "assessments", spec.operation)
+            for start in range(0, len(items), PARSE_SLICE):
+                if start:
+                    await asyncio.sleep(0)  # a long answer must not hold the loop in one go
+                for item in items[start : start + PARSE_SLICE]:
+                    parsed = parsing.parse_assessment(item, generation, spec.operation)
+                    found.setdefault(parsed.id, self._with_url(parsed, transport.settings))
+            return min(parsing.total_pages(payload), _MAX_PAGES) if items else 1
+
+        unfinished = (AssessmentStatus.QUEUED, AssessmentStatus.RUNNING)
+        totals = await asyncio.gather(*(page(status, 1) for status in unfinished))
+        rest = [(s, n) for s, total in zip(unfinished, totals, strict=True) for n in range(2, total + 1)]
+        await asyncio.gather(*(page(status, number) for status, number in rest))
+        return list(found.values())
+
+    async def aget_assessment_within(
+        self,
+        assessment_id: str,
+        api_generation: ApiGeneration = ApiGeneration.RESOURCES,
+        *,
+        max_bytes: int,
+        deadline: float | None = None,
+        retry: bool = True,
+    ) -> tuple[Assessment, dict[str, Any] | None]:
+        """Async :meth:`aget_assessment`, bounded: the assessment, and the object the server sent (report
+        included, every string scrubbed of the key) when the answer is at most ``max_bytes``. A larger
+        answer is not read past ``max_bytes``: it is read again without its report (``report=False``)
+        and the object is None.
+
+        What a trigger polls with, so that its final event can carry the assessment and the task
+        resumes without a GET; a larger report is left to the GET at resume. ``retry`` as in
+        :meth:`alist_assessments` (True: the same rules as :meth:`aget_assessment`).
+        """
+        from modelred_provider.api.redact import scrub_any
+
+        spec = dataclasses.replace(_assessment_spec(assessment_id, api_generation), max_bytes=max_bytes)
+        transport = await self._atransport()
+        try:
+            payload = await transport.call(spec, should_retry=None if retry else _never, deadline=deadline)
+        except ModelRedResponseError as error:
+            if not error.too_large:
+                raise
+            # larger than an event may carry: read it without the report
+            return await self.aget_assessment(
+                assessment_id, api_generation, deadline=deadline, report=False
+            ), None
+        obj = dict(scrub_any(parsing.unwrap_object(payload, "an assessment", spec.operation)))
+        parsed = parsing.parse_assessment(obj, spec.api_generation, spec.operation)
+        return self._with_url(parsed, transport.settings), obj
+
+    def assessment_from_object(
+        self, obj: dict[str, Any], api_generation: ApiGeneration = ApiGeneration.RESOURCES
+    ) -> Assessment:
+        """The :class:`Assessment` (with its dashboard URL) of an object :meth:`aget_assessment_within`
+        returned: read by the same parser as :meth:`get_assessment`'s answer."""
+        generation = ApiGeneration(api_generation)
+        parsed = parsing.parse_assessment(obj, generation, "get assessment")
+        return self._with_url(parsed, self.settings)
+
     def wait_for_assessment(
         self,
         assessment_id: str,
@@ -764,27 +848,25 @@ class ModelRedHook(BaseHook):
         *,
         delay: float = 0.0,
     ) -> dict[str, Any]:
-        """The one sync wait loop: sleep ``delay``, read, let ``policy`` decide; its final event.
+        """Wait in process, with the one wait loop (``waiting.loop.poll_until_done``, the trigger's too):
+        sleep ``delay``, read, let ``policy`` decide; its final event.
 
-        Used by :meth:`wait_for_assessment` and by the operator's and sensor's in-process waits (the
-        trigger is its async twin, on the same policy). Every read carries ``policy.deadline``; each
-        pause is capped by the connection's ``poll_max_wait``. Returns the policy's event
-        (``outcome.make_event``); never raises for the assessment's or the API's sake.
+        Used by :meth:`wait_for_assessment` and by the operator's in-process wait. Reads go through the
+        sync transport in a worker thread, each with ``policy.deadline``; each pause is capped by the
+        connection's ``poll_max_wait``. Returns the policy's event (``outcome.make_event``); never raises
+        for the assessment's or the API's sake.
         """
+        from modelred_provider.waiting.loop import poll_until_done, run_to_completion, threaded
+
         policy.max_wait = self.settings.poll_max_wait
         generation = ApiGeneration(api_generation)
-        while True:
-            if delay > 0:
-                time.sleep(delay)
-            try:
-                current = self.get_assessment(policy.assessment_id, generation, deadline=policy.deadline)
-            except Exception as error:
-                step = policy.failed(error, self.log)
-            else:
-                step = policy.observe(current, self.log)
-            if step.event is not None:
-                return step.event
-            delay = step.delay
+
+        def read() -> Assessment:
+            return self.get_assessment(policy.assessment_id, generation, deadline=policy.deadline)
+
+        return run_to_completion(
+            lambda executor: poll_until_done(policy, threaded(read, executor), self.log, delay=delay)
+        )
 
     # ------------------------------------------------------------------ connection test
 

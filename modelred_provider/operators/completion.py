@@ -151,6 +151,19 @@ class AssessmentCompletionMixin:
             self.log.warning("Could not read assessment %s for its summary: %s", assessment_id, error)
             return None
 
+    def _carried(self, event: dict[str, Any]) -> Assessment | None:
+        """The final assessment the trigger's event carries (``assessment``: the server's object, when
+        small enough), read by the hook's parser: no GET at resume. None: read it with :meth:`_fetch`."""
+        carried = event.get("assessment")
+        if not isinstance(carried, dict):
+            return None
+        try:
+            assessment = self.hook.assessment_from_object(carried, self._api_generation())
+            return assessment if assessment.id == str(event.get("assessment_id") or "") else None
+        except Exception as error:
+            self.log.warning("The event's assessment could not be read (%s); reading it again", error)
+            return None
+
     def _model_label(self, assessment: Assessment) -> str | None:
         """The model as the summary, the log, the asset event and the alerts name it: its slug.
 
@@ -209,7 +222,7 @@ class AssessmentCompletionMixin:
         summary = None
         assessment = None
         if reason in (TerminationReason.COMPLETED, TerminationReason.FAILED, TerminationReason.CANCELLED):
-            assessment = self._fetch(assessment_id, self._api_generation())
+            assessment = self._carried(event) or self._fetch(assessment_id, self._api_generation())
         if reason is TerminationReason.COMPLETED:
             if assessment is None:
                 raise ModelRedAssessmentError(

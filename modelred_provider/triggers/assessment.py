@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from modelred_provider.api.models import Assessment
 from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.triggers import shared
 from modelred_provider.waiting.outcome import TerminationReason, make_event
@@ -30,11 +31,17 @@ if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook
 
 __all__ = [
+    "EVENT_ASSESSMENT_MAX_BYTES",
     "ModelRedAssessmentTrigger",
 ]
 
 #: Upper bound for the best-effort cancel in ``on_kill`` (seconds).
 _CANCEL_TIMEOUT = 30.0
+#: The largest answer (bytes, decoded) the final event carries as ``assessment``; beyond it the task
+#: reads the assessment at resume (the event is stored in the metadata database).
+EVENT_ASSESSMENT_MAX_BYTES = 32 * 1024
+#: Events about an assessment that ended (the task reads its report or error at resume).
+_CARRIED_REASONS = frozenset({"completed", "failed", "cancelled"})
 
 
 class ModelRedAssessmentTrigger(BaseEventTrigger):
@@ -83,6 +90,10 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self.retry_budget = int(retry_budget)
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: ModelRedHook | None = None
+        #: After a group's stream broke: when the policy's next own GET is due (loop time).
+        self._next_due: float | None = None
+        #: The object of the read that ended the wait (what the event carries), when small enough.
+        self._final: dict[str, Any] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -109,29 +120,22 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         async for event in self._events(None):
             yield event
 
-    # ------------------------------------------------------------------ shared: one list per group
+    # ------------------------------------------------------------------ shared: one poll per group
     def shared_stream_key(self) -> Hashable | None:
-        """Triggers of one connection, API generation and poll interval share one list per interval;
+        """Triggers of one connection, API generation and poll interval share one poll per interval;
         None (each polls alone, ``run()``) below 1 s or with ``[modelred] shared_stream = False``."""
         return shared.stream_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        """Run once per group by the triggerer: the newest assessments, listed once per interval."""
-        async for snapshot in shared.open_stream(kwargs):
-            yield snapshot
+        """Run once per group by the triggerer: one round per interval (:mod:`..triggers.shared`)."""
+        async for item in shared.open_stream(kwargs):
+            yield item
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        """This trigger's one event, read from the group's lists (its own GET when it is not listed)."""
-        key = shared.group_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
-        if key is not None:
-            shared.register(key, self.assessment_id)
-        try:
-            async for event in self._events(shared_stream):
-                yield event
-        finally:
-            if key is not None:
-                shared.unregister(key, self.assessment_id)
+        """This trigger's one event, from what the group's rounds hand it (its own GET when asked)."""
+        async for event in self._events(shared_stream):
+            yield event
 
     # ------------------------------------------------------------------ one wait for both paths
     async def _events(self, stream: AsyncIterator[Any] | None) -> AsyncIterator[TriggerEvent]:
@@ -139,6 +143,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         try:
             async with hook:
                 payload = await self._wait(hook, stream)
+                await self._carry_assessment(hook, payload)
         except Exception as error:  # the connection is missing or unusable: one error event, not a crash
             payload = make_event(
                 TerminationReason.ERROR,
@@ -148,72 +153,169 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self.log.info("ModelRed assessment %s: %s", self.assessment_id, payload["message"])
         yield TriggerEvent(payload)
 
-    async def _wait(self, hook: ModelRedHook, stream: AsyncIterator[Any] | None) -> dict[str, Any]:
-        """Poll until the policy ends the wait; returns the event's payload.
+    async def _carry_assessment(self, hook: ModelRedHook, payload: dict[str, Any]) -> None:
+        """An assessment that ended (COMPLETED, FAILED, CANCELLED): the event carries it as the server
+        sent it, report included, when the answer is at most :data:`EVENT_ASSESSMENT_MAX_BYTES`, so the
+        task resumes without a GET. Larger, or unreadable now: no ``assessment`` key, and the task reads
+        it at resume as before. The last own GET read it already (``_read``); when a group's list told
+        the end instead, one more GET, sent once."""
+        if payload.get("reason") not in _CARRIED_REASONS:
+            return
+        carried, self._final = self._final, None
+        if carried is None:
+            try:
+                _, carried = await hook.aget_assessment_within(
+                    self.assessment_id,
+                    ApiGeneration(self.api_generation),
+                    max_bytes=EVENT_ASSESSMENT_MAX_BYTES,
+                    deadline=time.time() + self.poll_interval + 5,
+                    retry=False,
+                )
+            except Exception as error:
+                self.log.info("Assessment %s is read at resume instead (%s)", self.assessment_id, error)
+                return
+        if carried is not None:
+            payload["assessment"] = carried
 
-        Without ``stream`` every check is a GET, ``step.delay`` apart. With it, a check takes the
-        assessment from the group's snapshot when listed; this trigger sends its own GET when a
-        snapshot does not list it (or the list failed) and a check is due, or when no snapshot came
-        half an interval after a check fell due (the group's list is slow), or at the deadline. A
-        broken stream (the group's loop ended) leaves this trigger on its own GETs.
-        """
-        policy = PollPolicy(
+    def _policy(self) -> PollPolicy:
+        return PollPolicy(
             self.assessment_id,
             poll_interval=self.poll_interval,
             deadline=self.deadline,
             retry_budget=self.retry_budget,
         )
+
+    async def _wait(self, hook: ModelRedHook, stream: AsyncIterator[Any] | None) -> dict[str, Any]:
+        """Poll until the policy ends the wait; returns the event's payload."""
+        policy = self._policy()
         policy.max_wait = (await hook.asettings()).poll_max_wait
         generation = ApiGeneration(self.api_generation)
+        key = (
+            None
+            if stream is None
+            else shared.group_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
+        )
+        if stream is not None and key is not None:
+            event = await self._wait_in_group(hook, policy, generation, stream, key)
+            if event is not None:
+                return event
+        return await self._wait_alone(hook, policy, generation)
+
+    async def _wait_alone(
+        self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration
+    ) -> dict[str, Any]:
+        """Standalone: every check is this trigger's own GET, ``step.delay`` apart (first one at once,
+        or, after a group's stream broke, at the next check the policy set)."""
         loop = asyncio.get_running_loop()
-        grace = self.poll_interval / 2
-        next_due = loop.time()  # the first check is this trigger's own GET, at once (as standalone)
-        first = True
-        reader: asyncio.Future[Any] | None = None
+        next_due = self._next_due if self._next_due is not None else loop.time()
+        while True:
+            await asyncio.sleep(max(0.0, next_due - loop.time()))
+            step = await self._read(hook, policy, generation)
+            if step.event is not None:
+                return step.event
+            next_due = loop.time() + step.delay
+
+    async def _wait_in_group(
+        self,
+        hook: ModelRedHook,
+        policy: PollPolicy,
+        generation: ApiGeneration,
+        stream: AsyncIterator[Any],
+        key: Hashable,
+    ) -> dict[str, Any] | None:
+        """In a group: sleep until the group's round hands this trigger news (its assessment changed,
+        or the round could not see it: then one own GET at a paced slot), or the deadline.
+
+        The first check is this trigger's own GET (paced), as standalone. After a failed own GET the
+        policy's backoff holds: no GET before it is due. A broken stream (the group's loop ended)
+        returns None and this trigger goes on alone.
+        """
+        loop = asyncio.get_running_loop()
+        group, sub = shared.join(key, self.assessment_id, self.poll_interval)
+        reader = asyncio.ensure_future(anext(stream))
+        reader.add_done_callback(lambda _: sub.wake())
+        read_due: float | None = loop.time()  # an own GET is due at this time (None: listening)
+        backoff_until = 0.0
         try:
             while True:
-                assessment = None
-                if stream is None or first:
-                    first = False
-                    await asyncio.sleep(max(0.0, next_due - loop.time()))
-                else:
-                    if reader is None:
-                        reader = asyncio.ensure_future(anext(stream))
-                    wake = next_due + grace
+                news = sub.take()
+                if news is None and not reader.done() and (read_due is None or read_due > loop.time()):
+                    wake_at = read_due
                     if self.deadline is not None:
-                        wake = min(wake, loop.time() + self.deadline - time.time())
-                    await asyncio.wait((reader,), timeout=max(0.0, wake - loop.time()))
-                    if reader.done():
-                        done, reader = reader, None
-                        try:
-                            snapshot = done.result()
-                        except Exception as error:  # the group's loop ended: go on alone
-                            self.log.warning("Shared assessment list ended (%s); polling alone", error)
-                            stream = None
-                            continue
-                        assessment = snapshot.get(self.assessment_id) if snapshot is not None else None
-                        if assessment is None and loop.time() < next_due - grace:
-                            continue  # not listed, and no check due yet (or backing off)
-                if assessment is None:
-                    step = await self._read(hook, policy, generation)
+                        at_deadline = loop.time() + self.deadline - time.time()
+                        wake_at = at_deadline if wake_at is None else min(wake_at, at_deadline)
+                    sub.waiter = waiter = loop.create_future()
+                    timer = None if wake_at is None else loop.call_at(wake_at, sub.wake)
+                    try:
+                        await waiter
+                    finally:
+                        sub.waiter = None
+                        if timer is not None:
+                            timer.cancel()
+                    news = sub.take()
+                if reader.done():
+                    if reader.cancelled() or reader.exception() is not None:
+                        self.log.warning(
+                            "Shared assessment list ended (%s); polling alone",
+                            "cancelled" if reader.cancelled() else reader.exception(),
+                        )
+                        self._next_due = max(loop.time(), backoff_until)
+                        return None
+                    reader = asyncio.ensure_future(anext(stream))  # the group yields nothing; ignore
+                    reader.add_done_callback(lambda _: sub.wake())
+                if isinstance(news, Assessment):
+                    step = policy.observe(news, self.log)
+                    sub.saw(news)
+                    read_due = None
+                elif news == shared.READ_YOURSELF or read_due is not None or self._past_deadline():
+                    due = max(backoff_until, loop.time() if read_due is None else read_due)
+                    if due > loop.time():
+                        read_due = due
+                        continue
+                    await group.pace()
+                    step = await self._read(hook, policy, generation, seen=sub)
+                    read_due = None
                 else:
-                    step = policy.observe(assessment, self.log)
+                    continue
                 if step.event is not None:
                     return step.event
-                next_due = loop.time() + step.delay
+                if policy.failures:  # a failed read: the policy's backoff, then an own GET
+                    backoff_until = read_due = loop.time() + step.delay
+                else:
+                    backoff_until = 0.0
         finally:
-            if reader is not None:
-                reader.cancel()
+            reader.cancel()
+            shared.leave(key, sub)
 
-    async def _read(self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration) -> Step:
-        """This trigger's own GET (no report read), fed to the policy's per-step helpers."""
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    async def _read(
+        self,
+        hook: ModelRedHook,
+        policy: PollPolicy,
+        generation: ApiGeneration,
+        *,
+        seen: shared.Subscription | None = None,
+    ) -> Step:
+        """This trigger's own GET, fed to the policy's per-step helpers. Bounded: a report larger than
+        :data:`EVENT_ASSESSMENT_MAX_BYTES` is not read (the answer is read again without it)."""
         try:
-            assessment = await hook.aget_assessment(
-                self.assessment_id, api_generation=generation, deadline=policy.deadline, report=False
+            assessment, self._final = await hook.aget_assessment_within(
+                self.assessment_id,
+                api_generation=generation,
+                max_bytes=EVENT_ASSESSMENT_MAX_BYTES,
+                deadline=policy.deadline,
             )
         except Exception as error:  # CancelledError is a BaseException: it passes through
+            self._final = None
             return policy.failed(error, self.log)
-        return policy.observe(assessment, self.log)
+        if seen is not None:
+            seen.saw(assessment)
+        step = policy.observe(assessment, self.log)
+        if step.event is None:
+            self._final = None  # only the last read's object is carried
+        return step
 
     async def cleanup(self) -> None:
         """Release the HTTP client only; never touches the assessment."""

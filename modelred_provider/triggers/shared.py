@@ -1,25 +1,36 @@
-"""One list request per poll interval for all ModelRed triggers of a connection (Airflow 3.3 shared streams).
+"""One poll per interval for all ModelRed triggers of a connection (Airflow 3.3 shared streams).
 
-When the triggerer groups triggers by ``shared_stream_key`` it runs :func:`open_stream` once per group:
-every ``poll_interval`` it lists the newest assessments and broadcasts a :class:`Snapshot` (or a failed
-one) to each trigger of the group. Each trigger takes its own assessment from the snapshot; when it
-is not there (the list was capped by the server, the assessment is older than the listed window, or
-the list failed) the trigger sends its own ``GET``, so it always gets its event.
+When the triggerer groups triggers by ``shared_stream_key`` it runs :func:`open_stream` once per group.
+That loop does not broadcast: every ``poll_interval`` it runs one *round* and tells each trigger of the
+group only what concerns it, waking only the triggers whose assessment changed:
 
-What the contract lets a list do, and how it is used (``docs/modelred-api.md``, sections 1.2 and 2.2):
+* a listed assessment whose status or progress differs from what its trigger last saw: the trigger is
+  handed the assessment (no request of its own);
+* an assessment the round cannot see (not listed, or the list failed): the trigger is told to read it
+  itself, and reads it with its own ``GET`` at a slot the group paces (:meth:`Group.pace`): a few at
+  once, then at most one per waiting trigger per interval, spread over the interval, never a burst
+  of the whole group (a failed list, a triggerer restart);
+* anything else (listed, unchanged): nothing; the trigger sleeps on.
 
-* resources API: ``GET /api/assessments?limit=N``, newest first, no status filter. One request with
-  ``limit`` sized to the group (waiting triggers + :data:`LIST_MARGIN`, at most :data:`MAX_LIST_LIMIT`).
-* v2: ``GET /api/v2/assessments`` paged (``pageSize`` ``endpoints.V2_PAGE_SIZE``, status ``all``),
-  newest first; pages are read until every waiting assessment was seen, the last page, or enough
-  pages for the group (at most :data:`MAX_LIST_LIMIT` items).
+What the contract lets a round list (``docs/modelred-api.md``, sections 1.2 and 2.2), and so what a
+round costs:
 
-The list goes through the hook's public ``alist_assessments``: GET-only, sent once per interval (a
-``Retry-After`` of a failed list delays the next one), never retried within the interval
-(``retry=False``: its subscribers fall back to their own GETs instead), reports unread
-(``report=False``), parsed with the one assessment parser in slices that hand the loop back between
-them. The loop holds one hook (on the shared session pool of the connection) and closes it when the
-group ends.
+* v2: ``GET /api/v2/assessments?status=QUEUED`` and ``?status=RUNNING``, every page
+  (``pageSize`` ``endpoints.V2_PAGE_SIZE``): only the unfinished assessments, however many finished
+  ones there are. A waiting assessment missing from both lists has left them (it finished), and only
+  that trigger sends a ``GET`` (which also reads a status the lists missed while pages shifted). The
+  requests per round are bounded by the unfinished assessments of the organisation / 100, not by the
+  number of triggers.
+* resources API: ``GET /api/assessments?limit=N``, newest first, every status, no filter and no
+  paging. One request per round, ``limit`` sized to reach the oldest waiting assessment (it grows
+  when a waiting one was not listed, up to :data:`MAX_LIST_LIMIT`) and shrinks back; a waiting
+  assessment older than that window is read by its trigger's own ``GET`` every interval. Its cost
+  grows with how deep the oldest waiting assessment sits in the organisation's history, finished
+  ones included: with many newer assessments nobody waits on, v2 is the cheaper API to wait on.
+
+The list goes through the hook's public async lists: GET-only, never retried within the interval
+(``retry=False``: the triggers read their own instead), reports unread (``report=False``), parsed in
+slices that hand the loop back. A ``Retry-After`` of a failed list delays the next round.
 
 ``[modelred] shared_stream = False`` (Airflow configuration) turns grouping off: :func:`stream_key`
 then returns None and every trigger polls with its own GETs (``run()``), with the same events.
@@ -29,9 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections import Counter
-from collections.abc import AsyncIterator, Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow.utils.log.logging_mixin import LoggingMixin
@@ -45,35 +54,31 @@ if TYPE_CHECKING:
 __all__ = [
     "LIST_MARGIN",
     "MAX_LIST_LIMIT",
-    "Snapshot",
+    "READ_YOURSELF",
+    "Group",
+    "Subscription",
     "group_key",
+    "join",
+    "leave",
     "open_stream",
-    "register",
     "stream_key",
-    "unregister",
 ]
 
-#: Listed beyond the waiting triggers (assessments launched by others push ours down the list).
+#: Listed beyond the deepest waiting assessment (resources API: newer assessments push ours down).
 LIST_MARGIN = 20
-#: The largest list asked (resources: ``limit``; v2: pages of ``endpoints.V2_PAGE_SIZE`` up to it); a
-#: bigger group falls back to own GETs for the rest.
-MAX_LIST_LIMIT = 1000
-#: Triggers polling faster than this do not share (their own GETs are as cheap, and a subscriber
-#: blocked in a long own GET must not let the group's broadcast queue fill up).
+#: The largest ``limit`` a resources-API round asks; waiting assessments deeper than this are read
+#: by their triggers' own GETs.
+MAX_LIST_LIMIT = 25_000
+#: What a trigger is handed when the round could not see its assessment: read it yourself.
+READ_YOURSELF = "read"
+#: Triggers polling faster than this do not share (their own GETs are as cheap).
 _MIN_SHARED_INTERVAL = 1.0
+#: Own GETs a group may send at once (a share of its triggers, at least ``_MIN_BURST``); past that they
+#: are spread at ``waiting / interval`` per second.
+_BURST_SHARE = 0.05
+_MIN_BURST = 20
 
 _log = LoggingMixin().log
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One shared list: the listed assessments by id; ``failed`` when the list could not be read."""
-
-    assessments: Mapping[str, Assessment] = field(default_factory=dict)
-    failed: bool = False
-
-    def get(self, assessment_id: str) -> Assessment | None:
-        return self.assessments.get(assessment_id)
 
 
 def _enabled() -> bool:
@@ -103,68 +108,189 @@ def group_key(modelred_conn_id: str, api_generation: str, poll_interval: float) 
     )
 
 
-# event loop -> group key -> waiting assessment ids (a count: two triggers may wait on one assessment).
-_WAITING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Counter[str]]] = (
+class Subscription:
+    """One trigger's place in its group: what it last saw, and the news the group left for it."""
+
+    __slots__ = ("assessment_id", "news", "seen", "waiter")
+
+    def __init__(self, assessment_id: str) -> None:
+        self.assessment_id = assessment_id
+        #: (status, progress) the trigger last observed; None before its first read.
+        self.seen: tuple[Any, int] | None = None
+        #: An :class:`Assessment`, :data:`READ_YOURSELF`, or None (nothing new).
+        self.news: Assessment | str | None = None
+        #: The future the trigger sleeps on (set by :meth:`post` or :meth:`wake`).
+        self.waiter: asyncio.Future[None] | None = None
+
+    def saw(self, assessment: Assessment) -> None:
+        self.seen = (assessment.status, assessment.progress)
+
+    def post(self, news: Assessment | str) -> None:
+        self.news = news
+        self.wake()
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self) -> Assessment | str | None:
+        news, self.news = self.news, None
+        return news
+
+
+class Group:
+    """The triggers of one group key in one event loop, and the state of its rounds."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.subscriptions: dict[str, list[Subscription]] = {}
+        #: How many triggers wait in the group (several may wait on one assessment).
+        self.size = 0
+        #: resources API: the ``limit`` of the next round (adapted to the deepest waiting assessment).
+        self.limit = 0
+        self._tokens = float(_MIN_BURST)
+        self._refilled = 0.0
+
+    async def pace(self) -> None:
+        """Wait for this trigger's slot for its own GET: a token bucket refilled at ``waiting /
+        interval`` per second (at most one own GET per waiting trigger per interval, spread out), with
+        a burst of :data:`_BURST_SHARE` of the group (at least :data:`_MIN_BURST`) so that the few
+        reads of an ordinary round (assessments that just ended) go at once."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        rate = max(1, self.size) / self.interval
+        burst = max(_MIN_BURST, self.size * _BURST_SHARE)
+        self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        self._tokens -= 1
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / rate)
+
+    def hand_out(self, listed: dict[str, Assessment] | None) -> tuple[int, int]:
+        """Tell each trigger what concerns it (``listed`` None: the list failed). (woken, to read)."""
+        woken = unseen = 0
+        for assessment_id, subs in self.subscriptions.items():
+            found = None if listed is None else listed.get(assessment_id)
+            for sub in subs:
+                if found is None:
+                    unseen += 1
+                    sub.post(READ_YOURSELF)
+                elif sub.seen != (found.status, found.progress):
+                    woken += 1
+                    sub.post(found)
+        return woken, unseen
+
+    def fail_all(self) -> None:
+        """The group's loop ended on its own: every trigger reads its own from now on."""
+        for subs in self.subscriptions.values():
+            for sub in subs:
+                sub.post(READ_YOURSELF)
+
+
+# event loop -> group key -> Group
+_GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Group]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _waiting_ids(key: Hashable) -> set[str]:
-    """The assessments the triggers of group ``key`` wait for in the running loop."""
-    return set(_WAITING.get(asyncio.get_running_loop(), {}).get(key, ()))
+def _group(key: Hashable, interval: float) -> Group:
+    per_loop = _GROUPS.setdefault(asyncio.get_running_loop(), {})
+    group = per_loop.get(key)
+    if group is None:
+        group = per_loop[key] = Group(interval)
+    return group
 
 
-def register(key: Hashable, assessment_id: str) -> None:
-    """A trigger of group ``key`` waits for ``assessment_id`` (sizes the shared list)."""
-    per_loop = _WAITING.setdefault(asyncio.get_running_loop(), {})
-    per_loop.setdefault(key, Counter())[assessment_id] += 1
+def join(key: Hashable, assessment_id: str, interval: float) -> tuple[Group, Subscription]:
+    """A trigger of group ``key`` waits for ``assessment_id``."""
+    group = _group(key, interval)
+    sub = Subscription(assessment_id)
+    group.subscriptions.setdefault(assessment_id, []).append(sub)
+    group.size += 1
+    return group, sub
 
 
-def unregister(key: Hashable, assessment_id: str) -> None:
-    per_loop = _WAITING.get(asyncio.get_running_loop(), {})
-    waiting = per_loop.get(key)
-    if waiting is None:
+def leave(key: Hashable, sub: Subscription) -> None:
+    per_loop = _GROUPS.get(asyncio.get_running_loop(), {})
+    group = per_loop.get(key)
+    if group is None:
         return
-    waiting[assessment_id] -= 1
-    if waiting[assessment_id] <= 0:
-        del waiting[assessment_id]
-    if not waiting:
+    subs = group.subscriptions.get(sub.assessment_id, [])
+    if sub in subs:
+        subs.remove(sub)
+        group.size -= 1
+    if not subs:
+        group.subscriptions.pop(sub.assessment_id, None)
+    if not group.subscriptions:
         del per_loop[key]
 
 
-async def _list_snapshot(hook: ModelRedHook, generation: ApiGeneration, waiting: set[str]) -> Snapshot:
-    """List the newest assessments once (resources: one request; v2: the pages the group needs), through
-    the hook's public async list: no retry within the interval, no report read, parsed in slices."""
-    listed = await hook.alist_assessments(
-        limit=min(MAX_LIST_LIMIT, len(waiting) + LIST_MARGIN),
-        api_generation=generation,
-        report=False,
-        retry=False,
-        until_listed=waiting,
+async def _round(hook: ModelRedHook, generation: ApiGeneration, group: Group) -> dict[str, Assessment]:
+    """One round's list: v2 every page of the unfinished assessments; resources the newest ``limit``."""
+    waiting = set(group.subscriptions)
+    if generation is ApiGeneration.V2:
+        listed = await hook.alist_unfinished_assessments(report=False, retry=False)
+        return {a.id: a for a in listed}
+    floor = len(waiting) + LIST_MARGIN
+    limit = min(MAX_LIST_LIMIT, max(group.limit, floor))
+    answer = await hook.alist_assessments(
+        limit=limit, api_generation=generation, report=False, retry=False, until_listed=waiting
     )
-    return Snapshot({assessment.id: assessment for assessment in listed})
+    depth = 0
+    for position, assessment in enumerate(answer, 1):
+        if assessment.id in waiting:
+            depth = position
+    if len(answer) >= limit and not waiting <= {a.id for a in answer}:
+        group.limit = min(MAX_LIST_LIMIT, limit * 2)  # some are deeper: look deeper next time
+    else:
+        group.limit = depth + LIST_MARGIN  # just past the deepest waiting one (new ones push it down)
+    return {a.id: a for a in answer}
 
 
-async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Snapshot]:
-    """The group's loop: a snapshot every ``poll_interval``, forever (ends only when cancelled)."""
+async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+    """The group's loop: one round per ``poll_interval``, forever (ends only when cancelled).
+
+    It yields nothing: the triggerer's broadcast would wake every trigger of the group, where a round
+    wakes only those its answer concerns (:meth:`Group.hand_out`). Its subscribers still hold the
+    broadcast stream, so a loop that dies reaches each of them (and :meth:`Group.fail_all` as well).
+    """
     from modelred_provider.hooks.modelred import ModelRedHook
 
-    key = group_key(kwargs["modelred_conn_id"], kwargs["api_generation"], float(kwargs["poll_interval"]))
-    generation = ApiGeneration(kwargs["api_generation"])
     interval = float(kwargs["poll_interval"])
+    key = group_key(kwargs["modelred_conn_id"], kwargs["api_generation"], interval)
+    generation = ApiGeneration(kwargs["api_generation"])
     hook = ModelRedHook(modelred_conn_id=kwargs["modelred_conn_id"])
+    loop = asyncio.get_running_loop()
+    ended_by_error = False
     try:
+        start = loop.time()
         while True:
-            delay = interval
-            try:
-                snapshot = await _list_snapshot(hook, generation, _waiting_ids(key))
-            except Exception as error:  # CancelledError passes: the group ended
-                _log.warning("Shared ModelRed assessment list failed; each trigger reads its own: %s", error)
-                snapshot = Snapshot(failed=True)
-                retry_after = getattr(error, "retry_after", None)
-                if retry_after:
-                    delay = max(delay, float(retry_after))
-            yield snapshot
-            await asyncio.sleep(delay)
+            group = _group(key, interval)
+            delay = 0.0
+            if group.subscriptions:
+                listed: dict[str, Assessment] | None
+                try:
+                    listed = await _round(hook, generation, group)
+                except Exception as error:  # CancelledError passes: the group ended
+                    _log.warning(
+                        "Shared ModelRed assessment list failed; each trigger reads its own: %s", error
+                    )
+                    listed = None
+                    delay = float(getattr(error, "retry_after", None) or 0.0)
+                group.hand_out(listed)
+            # The next round one interval after this one started (at once when a round took longer).
+            start = max(start + interval, loop.time() + delay)
+            await asyncio.sleep(max(0.0, start - loop.time()))
+        if False:  # pragma: no cover - an async generator that never yields
+            yield None
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        ended_by_error = True
+        raise
     finally:
+        ended = _GROUPS.get(loop, {}).get(key) if ended_by_error else None
+        if ended is not None:
+            ended.fail_all()
         await hook.aclose()

@@ -14,6 +14,7 @@ import pytest
 from airflow.triggers.base import BaseEventTrigger
 from airflow.triggers.shared_stream import SharedStreamManager
 
+from modelred_provider.api.models import Assessment, AssessmentStatus
 from modelred_provider.hooks import _transport_async
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.triggers import shared
@@ -142,17 +143,24 @@ def test_a_failing_list_falls_back_to_each_triggers_own_get(modelred_emulator, m
     results = asyncio.run(_group([_trigger(a, modelred_connection) for a in ids]))
     assert _reasons(results) == ["completed", "failed", "completed"]
     assert modelred_emulator.count("GET", LIST) >= 2
-    assert modelred_emulator.count("GET", GET_ONE) >= len(ids) * 3
+    # Told to read their own each round: first check + at least one more each (paced, not a burst).
+    assert modelred_emulator.count("GET", GET_ONE) >= len(ids) * 2
 
 
-def test_v2_triggers_share_the_paged_list(modelred_emulator, modelred_connection):
+def test_v2_triggers_share_the_unfinished_lists(modelred_emulator, modelred_connection):
     ids = _launch(modelred_connection, ["gpt-4o-prod", "broken-endpoint", "claude-safe"], v2=True)
     modelred_emulator.reset_counts()
     trigs = [_trigger(a, modelred_connection, api_generation="v2") for a in ids]
     results = asyncio.run(_group(trigs))
     assert _reasons(results) == ["completed", "failed", "completed"]
-    assert modelred_emulator.count("GET", "/api/v2/assessments") >= 2
+    # Each round lists QUEUED and RUNNING (one page each here): two requests per interval.
+    assert modelred_emulator.count("GET", "/api/v2/assessments") >= 4
+    # Own GETs: each trigger's first check, and one when its assessment left the unfinished lists
+    # (that read also gives the event its final assessment: no third GET).
     assert modelred_emulator.count("GET", "/api/v2/assessments/{id}") <= 2 * len(ids)
+    assert all(
+        "report" in e[0].payload["assessment"] for e in results if e[0].payload["reason"] == "completed"
+    )
 
 
 def test_deadline_in_a_group_gives_a_timeout_event(modelred_emulator, modelred_connection):
@@ -265,18 +273,93 @@ def test_the_shared_stream_switch_defaults_on_and_turns_grouping_off(monkeypatch
     assert "shared_stream" not in _trigger("a1", "modelred_default").serialize()[1]
 
 
-def test_shared_on_and_off_yield_the_same_events(modelred_emulator, modelred_connection, monkeypatch):
+async def _both_paths(triggers: list[tuple[ModelRedAssessmentTrigger, ModelRedAssessmentTrigger]]) -> tuple:
+    """Each pair waits on one assessment: the first grouped (as the triggerer runs a trigger with a
+    key), the second alone through ``run()`` (``[modelred] shared_stream = False``, ``dag.test()``)."""
+    manager = SharedStreamManager()
+
+    async def alone(trigger: ModelRedAssessmentTrigger) -> list:
+        try:
+            return [event async for event in trigger.run()]
+        finally:
+            await trigger.cleanup()
+
+    grouped = asyncio.gather(*(_run_grouped(manager, i, g) for i, (g, _) in enumerate(triggers, 1)))
+    standalone = asyncio.gather(*(alone(a) for _, a in triggers))
+    results = await asyncio.gather(grouped, standalone)
+    assert manager._groups == {}
+    await asyncio.sleep(0)
+    assert _transport_async.open_sessions() == 0
+    return results[0], results[1]
+
+
+def _payloads(results: list[list]) -> list[dict]:
+    assert all(len(events) == 1 for events in results), results
+    return [events[0].payload for events in results]
+
+
+@pytest.mark.parametrize("v2", [False, True], ids=["resources", "v2"])
+def test_shared_and_standalone_yield_identical_events_on_the_same_assessments(
+    modelred_emulator, modelred_connection, v2
+):
     # completed, failed, timeout (the deadline passes while queued), error (a permanent 404)
-    models = ["gpt-4o-prod", "broken-endpoint", "stuck-model"]
-    events = {}
-    for on in (True, False):
-        ids = [*_launch(modelred_connection, models), f"asm_missing_{on}"]
-        deadline = time.time() + 6
-        events[on] = _run_with_switch(
-            modelred_emulator, modelred_connection, monkeypatch, on, ids, deadline=deadline
-        )
-    assert [e["reason"] for e in events[True]] == ["completed", "failed", "timeout", "error"]
-    assert events[True] == events[False]
+    ids = [*_launch(modelred_connection, ["gpt-4o-prod", "broken-endpoint", "stuck-model"], v2=v2)]
+    ids.append("asm_missing_0001")
+    deadline = time.time() + 6
+    generation = "v2" if v2 else "resources"
+    pairs = [
+        tuple(_trigger(a, modelred_connection, deadline=deadline, api_generation=generation) for _ in "ab")
+        for a in ids
+    ]
+    grouped, alone = asyncio.run(_both_paths(pairs))
+    assert [p["reason"] for p in _payloads(grouped)] == ["completed", "failed", "timeout", "error"]
+    assert _payloads(grouped) == _payloads(alone)
+    # The ended ones carry the final assessment (report, or the server's error) for the task.
+    completed, failed = _payloads(grouped)[:2]
+    assert completed["assessment"]["status"] == "COMPLETED" and completed["assessment"]["report"]
+    assert failed["assessment"]["status"] == "FAILED"
+    assert all("assessment" not in p for p in _payloads(grouped)[2:])
+
+
+@pytest.mark.parametrize("v2", [False, True], ids=["resources", "v2"])
+def test_the_realistic_mix_waiting_among_newer_assessments_nobody_waits_on(
+    modelred_emulator, modelred_connection, monkeypatch, v2
+):
+    # Waiting assessments interleaved with as many newer ones nobody waits on (another DAG, the UI),
+    # and a resources-API window too small for them at first: it grows to reach the oldest.
+    monkeypatch.setattr(shared, "LIST_MARGIN", 1)
+    models = ["gpt-4o-prod", "claude-safe", "broken-endpoint", "gpt-4o-prod", "claude-safe", "gpt-4o-prod"]
+    waiting: list[str] = []
+    for model in models:
+        waiting += _launch(modelred_connection, [model], v2=v2)
+        _launch(modelred_connection, ["stuck-model"], v2=v2)  # newer, nobody waits on it
+    generation = "v2" if v2 else "resources"
+    deadline = time.time() + 30
+    pairs = [
+        tuple(_trigger(a, modelred_connection, deadline=deadline, api_generation=generation) for _ in "ab")
+        for a in waiting
+    ]
+    modelred_emulator.reset_counts()
+    grouped, alone = asyncio.run(_both_paths(pairs))
+    expected = ["completed", "completed", "failed", "completed", "completed", "completed"]
+    assert [p["reason"] for p in _payloads(grouped)] == expected
+    assert _payloads(grouped) == _payloads(alone)
+
+
+def test_a_round_wakes_only_the_triggers_whose_assessment_changed():
+    group = shared.Group(5.0)
+    subs = {aid: shared.Subscription(aid) for aid in ("a", "b", "c")}
+    group.subscriptions = {aid: [sub] for aid, sub in subs.items()}
+    running = Assessment(id="a", status=AssessmentStatus.RUNNING, progress=10)
+    for sub in subs.values():
+        sub.saw(running)
+    moved = Assessment(id="b", status=AssessmentStatus.RUNNING, progress=20)
+    woken, unseen = group.hand_out({"a": running, "b": moved})  # "c" left the list
+    assert (woken, unseen) == (1, 1)
+    assert subs["a"].take() is None  # unchanged: not woken
+    assert subs["b"].take() is moved
+    assert subs["c"].take() == shared.READ_YOURSELF
+    assert group.hand_out(None) == (0, 3)  # a failed list: each reads its own
 
 
 def test_shared_on_and_off_yield_the_same_event_when_the_budget_runs_out(
