@@ -141,6 +141,10 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
     Returns the JSON summary (see :func:`modelred_provider.operators.summary.build_summary`), identical
     in every mode; it is also pushed to XCom as ``assessment_summary`` before any failure is raised.
+
+    OpenLineage (with apache-airflow-providers-openlineage, the ``openlineage`` extra): the model is the
+    task's input dataset (namespace ``modelred://<host>`` of the connection's origin, name its slug) and
+    the run facet ``modelred_assessment`` carries the assessment id, score, risk and the gate's verdict.
     """
 
     template_fields: Sequence[str] = (
@@ -330,7 +334,27 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             )
             context["ti"].xcom_push(key=XCOM_REPORT, value=written)
             self.log.info("Kept the full report: %s and %s", written["json"], written["html"])
+        self._lineage_summary = summary
         return summary
+
+    # --- OpenLineage (apache-airflow-providers-openlineage calls these after the task) --------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The assessed model as an input dataset (namespace ``modelred://<host>`` of the connection's
+        origin, name the model's slug) and the run facet ``modelred_assessment`` (assessment id, status,
+        score, risk level, gate verdict and reasons, baseline, URL). Imports the provider only here."""
+        from modelred_provider.operators.lineage import lineage_of
+
+        summary = getattr(self, "_lineage_summary", None)
+        if summary is None:  # e.g. wait_for_completion=False: only the launch is known
+            summary = task_instance.xcom_pull(task_ids=self.task_id, key="assessment_summary")
+        return lineage_of(
+            str(self.model), self.hook.settings.origin, summary, getattr(self, "_launched_id", None)
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """The same on failure: a failed gate's verdict and reasons are in the facet."""
+        return self.get_openlineage_facets_on_complete(task_instance)
 
     # --- run ----------------------------------------------------------------------------------
 
