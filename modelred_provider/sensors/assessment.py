@@ -21,6 +21,7 @@ from modelred_provider.links.assessment import ModelRedAssessmentLink
 from modelred_provider.operators.completion import AssessmentCompletionMixin
 from modelred_provider.operators.validation import (
     add_asset_outlet,
+    check_flag,
     check_gate_params,
     check_identifier,
 )
@@ -55,6 +56,11 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     :param retry_budget: transient polling failures tolerated in a row (per process in poke mode,
         per wait in deferrable mode; each reschedule starts afresh).
     :param asset: an Asset to emit an event for when the model passes.
+    :param fail_on_gate: True (default): a model that does not pass fails the task
+        (``ModelRedQualityGateError``). False: the sensor succeeds and returns the summary with the
+        verdict in ``summary["gate"]["passed"]`` and ``["reasons"]`` for a branch to route on, as on the
+        operator; the ``asset`` event is still emitted only for a pass (the outlet is then an
+        ``AssetAlias``, ``modelred-passed:<asset name>``). A FAILED assessment or a timeout still fails.
 
     ``mode="reschedule"`` with ``deferrable=True`` is refused at DAG parse (both free the worker slot;
     pick one). The model is named by its slug (``modelId``) in the summary, the log, the asset event
@@ -85,11 +91,21 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         fail_on_severities: list[str] | str | None = None,
         retry_budget: int = DEFAULT_RETRY_BUDGET,
         asset: Asset | None = None,
+        fail_on_gate: bool = True,
         poke_interval: float | timedelta = 60,
         timeout: float | timedelta | None = DEFAULT_ASSESSMENT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
-        if asset is not None:
+        check_flag(fail_on_gate, "fail_on_gate")
+        alias = None
+        if asset is not None and not fail_on_gate:
+            # As on the operator: a sensor that succeeds emits its outlets' events, and a failing model's
+            # sensor succeeds here, so the outlet is an alias the asset's event is added to on a pass only.
+            from airflow.sdk import AssetAlias
+
+            alias = AssetAlias(f"modelred-passed:{asset.name}")
+            kwargs["outlets"] = add_asset_outlet(alias, kwargs.get("outlets"))
+        elif asset is not None:
             kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
         # Named here (so default_args still apply) and checked before Airflow's own coercion, whose
         # messages do not name the bad value and which takes True for 1 second.
@@ -122,6 +138,8 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         self.fail_on_severities = fail_on_severities
         self.retry_budget = check_retry_budget(retry_budget)
         self.asset = asset
+        self.fail_on_gate = fail_on_gate
+        self._asset_alias = alias
         self._policy: PollPolicy | None = None
 
     def _api_generation(self) -> ApiGeneration:
