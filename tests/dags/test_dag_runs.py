@@ -51,8 +51,9 @@ def _out(capfd, caplog) -> str:
 
 
 def _stable(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary without what differs between two launches (the assessment's id and URL)."""
-    return {k: v for k, v in summary.items() if k not in ("assessment_id", "url")}
+    """A summary without what differs between two launches: the assessment's id and URL, and the DAG
+    and run that launched it (``airflow_task``, checked on its own)."""
+    return {k: v for k, v in summary.items() if k not in ("assessment_id", "url", "airflow_task")}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -77,6 +78,15 @@ def test_deferrable_and_sync_return_equal_values(test_dags, modelred_emulator, m
     deferred = _xcom(_run(test_dags, "mr_pass_deferrable"), "return_value")
     assert sync["assessment_id"] != deferred["assessment_id"]  # two real launches
     assert _stable(sync) == _stable(deferred)
+    for summary, dag_id in ((sync, "mr_pass_sync"), (deferred, "mr_pass_deferrable")):
+        task = summary["airflow_task"]
+        assert (task["dag_id"], task["task_id"], task["map_index"], task["try_number"]) == (
+            dag_id,
+            "assess",
+            -1,
+            1,
+        )
+        assert task["run_id"].startswith("manual__")
 
 
 def test_passing_model_emits_the_asset_event(test_dags, modelred_emulator, modelred_connection):
@@ -99,8 +109,10 @@ def test_passing_model_emits_the_asset_event(test_dags, modelred_emulator, model
             "risk_level": summary["risk_level"],
             "passed": True,
             "model": "gpt-4o-prod",
+            "airflow_task": summary["airflow_task"],  # which pipeline run produced the event
         }
     ]
+    assert summary["airflow_task"]["dag_id"] == "mr_pass_deferrable"
 
 
 @pytest.mark.parametrize("mode", MODES)
