@@ -110,3 +110,40 @@ def test_a_failing_callback_does_not_stop_the_wait(hook: ModelRedHook) -> None:
 def test_bad_arguments(hook: ModelRedHook) -> None:
     with pytest.raises(e.ModelRedConfigurationError, match="must be positive"):
         hook.wait_for_assessment("x", poll_interval=0)
+
+
+def test_wait_for_assessment_from_inside_a_running_event_loop(hook: ModelRedHook) -> None:
+    """A notebook cell or async code calling the sync API: the wait loop runs on a loop of its own."""
+    import asyncio
+
+    created = hook.create_assessment("gpt-4o-prod", test_types=PROBES)
+
+    async def cell() -> Assessment:
+        return hook.wait_for_assessment(created.id, poll_interval=0.1, timeout=20)
+
+    assert asyncio.run(cell()).status is AssessmentStatus.COMPLETED
+
+
+def test_an_interrupted_wait_leaves_at_once_without_waiting_for_the_read_in_flight(
+    hook: ModelRedHook, emu: ModelRedEmulator
+) -> None:
+    """A task's timeout or a kill arrives as an exception in the waiting thread: the wait ends then,
+    not when the read in flight (here stalled 5 s) returns."""
+    import signal
+
+    created = hook.create_assessment("stuck-model", test_types=PROBES)
+    emu.inject_fault("GET", f"/api/assessments/{created.id}", kind="stall", stall_seconds=5, count=None)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise TimeoutError("the task's execution_timeout")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="execution_timeout"):
+            hook.wait_for_assessment(created.id, poll_interval=0.1, timeout=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 3
