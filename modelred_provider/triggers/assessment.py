@@ -23,6 +23,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from modelred_provider.api.models import Assessment
 from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.triggers import shared
+from modelred_provider.waiting.loop import poll_until_done
 from modelred_provider.waiting.outcome import TerminationReason, make_event
 from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET, check_positive
 from modelred_provider.waiting.policy import PollPolicy, Step
@@ -204,16 +205,15 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     async def _wait_alone(
         self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration
     ) -> dict[str, Any]:
-        """Standalone: every check is this trigger's own GET, ``step.delay`` apart (first one at once,
-        or, after a group's stream broke, at the next check the policy set)."""
-        loop = asyncio.get_running_loop()
-        next_due = self._next_due if self._next_due is not None else loop.time()
-        while True:
-            await asyncio.sleep(max(0.0, next_due - loop.time()))
-            step = await self._read(hook, policy, generation)
-            if step.event is not None:
-                return step.event
-            next_due = loop.time() + step.delay
+        """Standalone: the one wait loop (``waiting.loop.poll_until_done``, as in-process waits run it)
+        over this trigger's own GETs, ``step.delay`` apart (the first at once, or, after a group's
+        stream broke, at the next check the policy set)."""
+        delay = 0.0
+        if self._next_due is not None:
+            delay = max(0.0, self._next_due - asyncio.get_running_loop().time())
+        return await poll_until_done(
+            policy, lambda: self._fetch_own(hook, generation, policy.deadline), self.log, delay=delay
+        )
 
     async def _wait_in_group(
         self,
@@ -290,6 +290,21 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline
 
+    async def _fetch_own(
+        self, hook: ModelRedHook, generation: ApiGeneration, deadline: float | None
+    ) -> Assessment:
+        """This trigger's own GET. Bounded: a report larger than :data:`EVENT_ASSESSMENT_MAX_BYTES` is
+        not read (the answer is read again without it). Keeps the server's object of this read, which
+        the final event carries when this read ended the wait."""
+        self._final = None
+        assessment, self._final = await hook.aget_assessment_within(
+            self.assessment_id,
+            api_generation=generation,
+            max_bytes=EVENT_ASSESSMENT_MAX_BYTES,
+            deadline=deadline,
+        )
+        return assessment
+
     async def _read(
         self,
         hook: ModelRedHook,
@@ -298,17 +313,10 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         *,
         seen: shared.Subscription | None = None,
     ) -> Step:
-        """This trigger's own GET, fed to the policy's per-step helpers. Bounded: a report larger than
-        :data:`EVENT_ASSESSMENT_MAX_BYTES` is not read (the answer is read again without it)."""
+        """This trigger's own GET (:meth:`_fetch_own`), fed to the policy's per-step helpers."""
         try:
-            assessment, self._final = await hook.aget_assessment_within(
-                self.assessment_id,
-                api_generation=generation,
-                max_bytes=EVENT_ASSESSMENT_MAX_BYTES,
-                deadline=policy.deadline,
-            )
+            assessment = await self._fetch_own(hook, generation, policy.deadline)
         except Exception as error:  # CancelledError is a BaseException: it passes through
-            self._final = None
             return policy.failed(error, self.log)
         if seen is not None:
             seen.saw(assessment)
