@@ -1,11 +1,11 @@
 """The polling policy: the one rule for every wait on an assessment, sync and async.
 
-Two loops drive it, and only their transport and their sleep differ: the sync one is
-``ModelRedHook.wait_until_done`` (behind ``wait_for_assessment`` and the operator's in-process wait),
-the async one is the trigger's. Each feeds every poll's outcome to
-:meth:`PollPolicy.observe` (an assessment was read) or :meth:`PollPolicy.failed` (the read failed),
-which log it and decide: stop with an event, or sleep for a given delay. The sensor's ``poke``
-(Airflow's loop sleeps between pokes) feeds the same two.
+One loop drives it: ``waiting.loop.poll_until_done``, run by the trigger on the triggerer and by
+``ModelRedHook.wait_until_done`` in process (``wait_for_assessment``, the operator's
+``deferrable=False`` path). It feeds every poll's outcome to :meth:`PollPolicy.observe` (an
+assessment was read) or :meth:`PollPolicy.failed` (the read failed), which log it and decide: stop
+with an event, or pause for a given delay. A trigger in a shared group and the sensor's ``poke``
+(Airflow's loop pauses between pokes) feed the same two.
 """
 
 from __future__ import annotations
