@@ -28,9 +28,9 @@ def candidate_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
 def reports_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     """The example's reports go to a real S3 bucket: MODELRED_REPORTS_URL and its aws connection."""
     with s3_server("release-reports") as server:
-        monkeypatch.setenv("AIRFLOW_CONN_REPORTS_S3", server.connection_json())
+        monkeypatch.setenv(server.conn_env, server.connection_json())
         monkeypatch.setenv("MODELRED_REPORTS_URL", "s3://release-reports/modelred")
-        monkeypatch.setenv("MODELRED_REPORTS_CONN_ID", "reports_s3")
+        monkeypatch.setenv("MODELRED_REPORTS_CONN_ID", server.conn_id)
         yield server
 
 

@@ -25,6 +25,17 @@ SECRET_KEY = "modelred-test-s3-secret-0001"
 class S3Server:
     endpoint: str
 
+    @property
+    def conn_id(self) -> str:
+        """One Airflow connection id per server: Airflow caches an object store per (scheme, conn_id) for
+        the life of the process, so a later server under the same id would be reached at the old port."""
+        return "moto_s3_" + self.endpoint.rsplit(":", 1)[1]
+
+    @property
+    def conn_env(self) -> str:
+        """The environment variable that defines :attr:`conn_id`."""
+        return "AIRFLOW_CONN_" + self.conn_id.upper()
+
     def connection_json(self) -> str:
         """An Airflow ``aws`` connection (``AIRFLOW_CONN_...``) pointing at this server."""
         return json.dumps(

@@ -21,7 +21,7 @@ def s3() -> Iterator[S3Server]:
 
 @pytest.mark.modelred_emulator(assessment_seconds=0.5)
 def test_the_report_lands_in_the_bucket(s3, modelred_emulator, modelred_connection, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_REPORTS_S3", s3.connection_json())
+    monkeypatch.setenv(s3.conn_env, s3.connection_json())
     ti = FakeTI()
     summary = ModelRedAssessmentOperator(
         task_id="assess",
@@ -31,7 +31,7 @@ def test_the_report_lands_in_the_bucket(s3, modelred_emulator, modelred_connecti
         fail_on_gate=False,
         poll_interval=0.2,
         report_path="s3://reports/modelred/run-1",
-        report_conn_id="reports_s3",
+        report_conn_id=s3.conn_id,
     ).execute(make_context(ti=ti))
 
     assert ti.xcom[XCOM_REPORT] == {
