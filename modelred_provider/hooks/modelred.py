@@ -679,12 +679,7 @@ class ModelRedHook(BaseHook):
             payload = await transport.call(spec, should_retry=should_retry)
             items = parsing.unwrap_list(payload, "assessments", spec.operation)
             before = len(found)
-            for start in range(0, len(items), PARSE_SLICE):
-                if start:
-                    await asyncio.sleep(0)  # a long answer must not hold the loop in one go
-                for item in items[start : start + PARSE_SLICE]:
-                    parsed = parsing.parse_assessment(item, generation, spec.operation)
-                    found.setdefault(parsed.id, self._with_url(parsed, transport.settings))
+            await self._aparse_into(found, items, generation, spec.operation, transport.settings)
             if (
                 generation is ApiGeneration.RESOURCES  # the resources API takes only `limit`
                 or len(found) == before  # an empty page, or one repeating earlier items
@@ -694,6 +689,23 @@ class ModelRedHook(BaseHook):
             ):
                 break
         return list(found.values())
+
+    async def _aparse_into(
+        self,
+        found: dict[str, Assessment],
+        items: list[Any],
+        generation: ApiGeneration,
+        operation: str,
+        settings: ConnectionSettings,
+    ) -> None:
+        """Parse a listed page into ``found`` (the first of an id wins), :data:`PARSE_SLICE` items at a
+        time, handing the loop back between slices: a long answer must not hold it in one go."""
+        for start in range(0, len(items), PARSE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for item in items[start : start + PARSE_SLICE]:
+                parsed = parsing.parse_assessment(item, generation, operation)
+                found.setdefault(parsed.id, self._with_url(parsed, settings))
 
     async def alist_unfinished_assessments(
         self, *, report: bool = False, retry: bool = False, concurrency: int = 4
@@ -721,12 +733,7 @@ class ModelRedHook(BaseHook):
             async with gate:
                 payload = await transport.call(spec, should_retry=should_retry)
             items = parsing.unwrap_list(payload, "assessments", spec.operation)
-            for start in range(0, len(items), PARSE_SLICE):
-                if start:
-                    await asyncio.sleep(0)  # a long answer must not hold the loop in one go
-                for item in items[start : start + PARSE_SLICE]:
-                    parsed = parsing.parse_assessment(item, generation, spec.operation)
-                    found.setdefault(parsed.id, self._with_url(parsed, transport.settings))
+            await self._aparse_into(found, items, generation, spec.operation, transport.settings)
             return min(parsing.total_pages(payload), _MAX_PAGES) if items else 1
 
         unfinished = (AssessmentStatus.QUEUED, AssessmentStatus.RUNNING)
