@@ -105,7 +105,61 @@ def airflow_run() -> None:
     print()
 
 
+def real_triggerer(name: str) -> None:
+    """bench/real_triggerer.py: a real ``airflow triggerer``, events written to the metadata database."""
+    data = load(name)
+    if not data:
+        return
+    a = data["args"]
+    print(
+        f"### {name}: N={a['n']} waiting, poll {a['poll']:g} s, window {a['window']:g} s, all N ended over "
+        f"{a['complete_over']:g} s; commit {data['commit']}, {data['seconds']:.0f} s in all"
+    )
+    print(f"Machine: {machine_line(data['machine'])}; load at end {data['load_at_end']}\n")
+    print(
+        "| contender | workload | requests / interval | checks made / due in window | CPU ms / check made "
+        "(net of idle triggerer) | vs peer | KiB / trigger | loop lag p50 / p99 / max ms | events written "
+        "| detection p50 / p95 s (within poll+1 s) | event written p50 / p95 s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in data["results"]:
+        if "error" in r:
+            print(f"| {r['kind']} | {r['workload']} | not measured: {r['error'][:120]} |||||||||")
+            continue
+        lag, det, lat = r["loop_lag_ms"], r["detection_s"], r["latency_s"]
+        print(
+            f"| {r['kind']} | {r['workload']} | {r['requests_per_interval']} | "
+            f"{r['checks_made_in_window']} / "
+            f"{r['checks_due_in_window']} | {r['cpu_ms_per_check_made_net']} | {r.get('cpu_vs_peer')} | "
+            f"{r['rss_per_trigger_kib']} | {lag['p50']} / {lag['p99']} / {lag['max']} | "
+            f"{r['events_written']}/{r['n']} ({r['events_carrying_assessment']} carry it) | "
+            f"{det['p50']} / {det['p95']} ({det['within_poll_plus_1s']}/{det['n']}) | "
+            f"{lat['p50']} / {lat['p95']} |"
+        )
+    print()
+
+
+def dag_parse(name: str) -> None:
+    data = load(name)
+    if not data:
+        return
+    pre = data["args"]["pre_import_ours"]
+    print(f"### {name}: per-parse duration in a real dag-processor (pre-import ours: {pre})")
+    print(f"Machine: {machine_line(data['machine'])}; load at end {data['load_at_end']}\n")
+    print("| DAG file | parses | median ms | p95 ms | extra over BaseOperator ms |")
+    print("|---|---|---|---|---|")
+    for r in data["results"].values():
+        print(
+            f"| {r['what']} | {r['parses']} | {r['median_ms']} | {r['p95_ms']} | {r['extra_over_base_ms']} |"
+        )
+    print()
+
+
 if __name__ == "__main__":
+    real_triggerer("real-triggerer-1000")
+    real_triggerer("real-triggerer-10000")
+    dag_parse("dag-parse")
+    dag_parse("dag-parse-preimport")
     imports()
     triggerer("triggerer")
     triggerer("triggerer-lockstep")
