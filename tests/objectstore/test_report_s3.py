@@ -10,7 +10,7 @@ import pytest
 
 from modelred_provider.operators.assessment import XCOM_REPORT, ModelRedAssessmentOperator
 from tests.objectstore.support import SECRET_KEY, S3Server, s3_server
-from tests.operators.modelred_task_context import FakeTI, make_context
+from tests.task_context import FakeTI, make_context
 
 
 @pytest.fixture(scope="module")

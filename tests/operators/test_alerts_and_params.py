@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 from airflow.sdk import Asset
-from modelred_task_context import make_context
 
 from modelred_provider.exceptions import (
     ModelRedAssessmentFailedError,
@@ -22,6 +21,7 @@ from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.waiting.outcome import TerminationReason, make_event
+from tests.task_context import make_context
 
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
 KEYS = ["reverse_psychology", "instruction_override", "dan_classic"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from modelred_task_context import make_context
 
 from modelred_provider.exceptions import ModelRedAssessmentError
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.triggers.assessment import EVENT_ASSESSMENT_MAX_BYTES, ModelRedAssessmentTrigger
+from tests.task_context import make_context
 
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)
 KEYS = ["reverse_psychology", "instruction_override", "dan_classic"]

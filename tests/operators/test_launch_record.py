@@ -1,7 +1,7 @@
 """The launch record in the task state store: written before the POST, replaced by the id, and a retry
 that finds an unfinished launch adopts what it created instead of launching a second assessment.
 
-Over real HTTP with the emulator; the task state store is the stand-in of ``modelred_task_context``
+Over real HTTP with the emulator; the task state store is the stand-in of ``tests/task_context.py``
 (the real one, through real Airflow and killed workers, is ``tests/e2e/test_launch_kills.py``).
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from modelred_task_context import FakeStateStore, make_context
 
 from modelred_provider.api.errors import ModelRedError, ModelRedServerError
 from modelred_provider.operators.assessment import STATE_KEY, ModelRedAssessmentOperator
+from tests.task_context import FakeStateStore, make_context
 
 POST = ("POST", "/api/assessments")
 PROBES = ["reverse_psychology", "instruction_override"]

@@ -65,7 +65,7 @@ def test_the_credentials_reach_modelred(modelred_emulator, modelred_connection, 
         "AIRFLOW_CONN_TARGET_LLM",
         json.dumps({"conn_type": "generic", "password": SECRET, "extra": {"deployment": "blue"}}),
     )
-    from modelred_task_context import make_context
+    from tests.task_context import make_context
 
     op = ModelRedRegisterModelOperator(
         task_id="register",

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import TaskDeferred
-from modelred_task_context import FakeStateStore, FakeTI, make_context
 
 from modelred_provider.exceptions import (
     ModelRedAssessmentError,
@@ -22,6 +21,7 @@ from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.operators.assessment import STATE_KEY, ModelRedAssessmentOperator
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 from modelred_provider.waiting.outcome import TerminationReason, make_event
+from tests.task_context import FakeStateStore, FakeTI, make_context
 
 # Short assessments keep the suite fast; the waits below are sized for them.
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from modelred_task_context import make_context
 
 from modelred_provider.api.models import Assessment, AssessmentStatus, ProbeResult, Report, Vulnerability
 from modelred_provider.exceptions import ModelRedQualityGateError
 from modelred_provider.operators.assessment import ModelRedAssessmentOperator
 from modelred_provider.operators.gate import BASELINE_EXPLICIT, BASELINE_LATEST, RegressionGate, pick_baseline
+from tests.task_context import make_context
 
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=0.5)
 

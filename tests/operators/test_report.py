@@ -15,7 +15,7 @@ from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssess
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.operators.assessment import XCOM_REPORT, ModelRedAssessmentOperator
 from modelred_provider.operators.assessment_report import ModelRedAssessmentReportOperator
-from tests.operators.modelred_task_context import FakeTI, make_context
+from tests.task_context import FakeTI, make_context
 
 HOSTILE = "<script>alert('x')</script><img src=https://evil.example/x.png> & \"quoted\""
 

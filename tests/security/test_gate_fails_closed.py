@@ -441,7 +441,7 @@ def test_counts_never_lose_an_unknown_severity():
 
 def task_context() -> dict[str, Any]:
     """What ``execute`` needs of a task runner: the suite's one stand-in (tests/operators)."""
-    from tests.operators.modelred_task_context import make_context
+    from tests.task_context import make_context
 
     return make_context()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
@@ -22,25 +22,11 @@ from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.triggers.assessment import ModelRedAssessmentTrigger
 from modelred_provider.waiting.parameters import DEFAULT_ASSESSMENT_TIMEOUT
 from modelred_provider.waiting.policy import PollPolicy
+from tests.task_context import make_context
 
 KEY = "mr_s3cr3t_kEy_9f8e7d6c"
 BAD_NUMBERS = [math.nan, -math.nan, math.inf, -math.inf, True, False]
 SIX_HOURS = 6 * 60 * 60
-
-
-def task_context() -> dict:
-    """What ``execute`` needs of a task runner until it defers (as tests/operators/modelred_task_context)."""
-    from datetime import datetime
-    from types import SimpleNamespace
-
-    xcom: dict = {}
-    ti = SimpleNamespace(
-        start_date=datetime.now(UTC),
-        try_number=1,
-        xcom=xcom,
-        xcom_push=lambda key, value: xcom.update({key: value}),
-    )
-    return {"ti": ti, "task_state_store": None}
 
 
 def _op(**kwargs):
@@ -159,7 +145,7 @@ def test_the_default_deadline_reaches_the_trigger(modelred_emulator, modelred_co
     )
     before = time.time()
     with pytest.raises(TaskDeferred) as info:
-        op.execute(task_context())
+        op.execute(make_context())
     deadline = info.value.trigger.deadline
     assert before + SIX_HOURS <= deadline <= time.time() + SIX_HOURS
 
@@ -177,7 +163,7 @@ def test_the_default_deadline_reaches_the_sensors_trigger(modelred_emulator, mod
     sensor = _sensor(
         modelred_conn_id=modelred_connection, assessment_id=aid, deferrable=True, poke_interval=1
     )
-    context = task_context()
+    context = make_context()
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context)
     start = context["ti"].start_date.timestamp()

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
-from modelred_task_context import FakeTI, make_context
 
 from modelred_provider.exceptions import (
     ModelRedAssessmentError,
@@ -18,6 +17,7 @@ from modelred_provider.exceptions import (
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
 from modelred_provider.waiting.outcome import TerminationReason, make_event
+from tests.task_context import FakeTI, make_context
 
 # Short assessments keep the suite fast; the waits below are sized for them.
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=1.0)

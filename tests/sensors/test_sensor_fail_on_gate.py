@@ -12,7 +12,7 @@ from airflow.sdk import Asset, AssetAlias
 from modelred_provider.exceptions import ModelRedAssessmentFailedError, ModelRedQualityGateError
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.sensors.assessment import ModelRedAssessmentSensor
-from tests.operators.modelred_task_context import FakeTI, make_context
+from tests.task_context import FakeTI, make_context
 
 pytestmark = pytest.mark.modelred_emulator(assessment_seconds=0.5)
 
