@@ -33,13 +33,13 @@ from modelred_provider.api.vocabulary import PRIORITIES, ApiGeneration
 from modelred_provider.links.assessment import ModelRedAssessmentLink
 from modelred_provider.operators.completion import AssessmentCompletionMixin
 from modelred_provider.operators.validation import (
-    add_asset_outlet,
     as_list,
     check_flag,
     check_gate_params,
     check_identifier,
     check_regression_params,
     check_severities,
+    gate_outlets,
     is_templated,
 )
 from modelred_provider.waiting.parameters import (
@@ -229,17 +229,9 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             raise ValueError(
                 "asset needs wait_for_completion=True: its event says the model passed its assessment."
             )
-        check_flag(fail_on_gate, "fail_on_gate")
-        alias = None
-        if asset is not None and not fail_on_gate:
-            # A task that succeeds emits its outlets' events, and with fail_on_gate=False a failing model's
-            # task succeeds: the outlet is an alias, and the asset's event is added to it only on a pass.
-            from airflow.sdk import AssetAlias
-
-            alias = AssetAlias(f"modelred-passed:{asset.name}")
-            kwargs["outlets"] = add_asset_outlet(alias, kwargs.get("outlets"))
-        elif asset is not None:
-            kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
+        outlets, alias = gate_outlets(asset, fail_on_gate, kwargs.get("outlets"))
+        if asset is not None:
+            kwargs["outlets"] = outlets
         super().__init__(map_index_template=map_index_template, **kwargs)
         self._asset_alias = alias
         self.model = model

@@ -26,6 +26,7 @@ __all__ = [
     "check_regression_params",
     "check_risk_level",
     "check_severities",
+    "gate_outlets",
     "is_templated",
 ]
 
@@ -133,3 +134,22 @@ def add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any
         return outlets
     current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
     return current if asset in current else [*current, asset]
+
+
+def gate_outlets(asset: Asset | None, fail_on_gate: Any, outlets: Any) -> tuple[Any, AssetAlias | None]:
+    """The task's outlets for ``asset``, and the alias its event goes through (operator and sensor).
+
+    Airflow records an event for each outlet of a task that succeeds. With ``fail_on_gate=True`` only a
+    pass succeeds, so the asset itself is the outlet. With ``False`` a failing model's task succeeds too:
+    the outlet is then an ``AssetAlias`` (``modelred-passed:<asset name>``) that the asset's event is
+    added to only on a pass. Without ``asset``: ``outlets`` unchanged and no alias.
+    """
+    check_flag(fail_on_gate, "fail_on_gate")
+    if asset is None:
+        return outlets, None
+    if fail_on_gate:
+        return add_asset_outlet(asset, outlets), None
+    from airflow.sdk import AssetAlias
+
+    alias = AssetAlias(f"modelred-passed:{asset.name}")
+    return add_asset_outlet(alias, outlets), alias

@@ -113,6 +113,15 @@ def history_json(
     return _json({"limit": limit, "offset": offset, "runs": [r.as_json() for r in runs]})
 
 
+def _task_report(
+    session: Any, readable: set[str], dag_id: str, run_id: str, task_id: str, map_index: int
+) -> tuple[_store.Run | None, list[_store.Run]]:
+    """A task instance's summary and its trend, or (None, []) for a DAG the user may not read."""
+    if dag_id not in readable:
+        return None, []
+    return _store.task_report(session, dag_id, run_id, task_id, map_index)
+
+
 @router.get("/ti/{dag_id}/{run_id}/{task_id}", dependencies=_CAN_READ_XCOM, response_class=HTMLResponse)
 def task_page(
     request: Request,
@@ -124,9 +133,7 @@ def task_page(
     map_index: str | None = None,
 ) -> HTMLResponse:
     index = _map_index(map_index)
-    current, trend = (
-        _store.task_report(session, dag_id, run_id, task_id, index) if dag_id in readable else (None, [])
-    )
+    current, trend = _task_report(session, readable, dag_id, run_id, task_id, index)
     if current is None:
         return _html(_render.no_report_page(dag_id, run_id, task_id, index))
     return _html(_render.ti_page(current, trend, _airflow_base(request)))
@@ -141,10 +148,7 @@ def task_json(
     session: SessionDep,
     map_index: str | None = None,
 ) -> JSONResponse:
-    index = _map_index(map_index)
-    current, trend = (
-        _store.task_report(session, dag_id, run_id, task_id, index) if dag_id in readable else (None, [])
-    )
+    current, trend = _task_report(session, readable, dag_id, run_id, task_id, _map_index(map_index))
     if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No ModelRed summary for this task instance")
     return _json({"current": current.as_json(), "trend": [r.as_json() for r in trend]})

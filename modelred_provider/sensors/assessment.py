@@ -20,10 +20,9 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.links.assessment import ModelRedAssessmentLink
 from modelred_provider.operators.completion import AssessmentCompletionMixin
 from modelred_provider.operators.validation import (
-    add_asset_outlet,
-    check_flag,
     check_gate_params,
     check_identifier,
+    gate_outlets,
 )
 from modelred_provider.waiting.parameters import (
     DEFAULT_ASSESSMENT_TIMEOUT,
@@ -96,17 +95,9 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         timeout: float | timedelta | None = DEFAULT_ASSESSMENT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
-        check_flag(fail_on_gate, "fail_on_gate")
-        alias = None
-        if asset is not None and not fail_on_gate:
-            # As on the operator: a sensor that succeeds emits its outlets' events, and a failing model's
-            # sensor succeeds here, so the outlet is an alias the asset's event is added to on a pass only.
-            from airflow.sdk import AssetAlias
-
-            alias = AssetAlias(f"modelred-passed:{asset.name}")
-            kwargs["outlets"] = add_asset_outlet(alias, kwargs.get("outlets"))
-        elif asset is not None:
-            kwargs["outlets"] = add_asset_outlet(asset, kwargs.get("outlets"))
+        outlets, alias = gate_outlets(asset, fail_on_gate, kwargs.get("outlets"))
+        if asset is not None:
+            kwargs["outlets"] = outlets
         # Named here (so default_args still apply) and checked before Airflow's own coercion, whose
         # messages do not name the bad value and which takes True for 1 second.
         if timeout is None:
