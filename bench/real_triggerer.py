@@ -54,6 +54,7 @@ from _common import (
     artifact_log,
     conn_env_json,
     emulator_process,
+    free_port,
     http_json,
     percentile,
     print_machine,
@@ -450,6 +451,9 @@ def base_env(template: Path, emu: Any, home: Path) -> dict[str, str]:
             "AIRFLOW__CORE__FERNET_KEY": (template / "fernet.key").read_text().strip(),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            # Its own log-server port: the default 8794 is where other Airflow stacks on the machine
+            # (tests, other benchmarks) look for their triggerer's logs.
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             # Airflow's default: every trigger logs to its task's log file (a real cost, and where the
             # trigger's own detection time is read: "Trigger fired event").
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
