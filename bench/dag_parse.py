@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -110,6 +111,7 @@ def main() -> int:
     finally:
         stop_process_group(proc)
         log.close()
+        shutil.rmtree(home, ignore_errors=True)
     results: dict[str, Any] = {}
     for name, values in samples.items():
         # The first parse of each file compiles and caches its bytecode: not what a deployment pays.
