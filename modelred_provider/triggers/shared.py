@@ -77,6 +77,8 @@ _MIN_SHARED_INTERVAL = 1.0
 #: are spread at ``waiting / interval`` per second.
 _BURST_SHARE = 0.05
 _MIN_BURST = 20
+#: How often a group without triggers (only between its start and its first trigger) looks again.
+_IDLE_CHECK = 0.05
 
 _log = LoggingMixin().log
 
@@ -267,18 +269,21 @@ async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         start = loop.time()
         while True:
             group = _group(key, interval)
+            if not group.subscriptions:
+                # The group's first trigger joins just after the triggerer starts this loop: run the
+                # first round as soon as it has, not an interval later.
+                await asyncio.sleep(_IDLE_CHECK)
+                start = loop.time()
+                continue
             delay = 0.0
-            if group.subscriptions:
-                listed: dict[str, Assessment] | None
-                try:
-                    listed = await _round(hook, generation, group)
-                except Exception as error:  # CancelledError passes: the group ended
-                    _log.warning(
-                        "Shared ModelRed assessment list failed; each trigger reads its own: %s", error
-                    )
-                    listed = None
-                    delay = float(getattr(error, "retry_after", None) or 0.0)
-                group.hand_out(listed)
+            listed: dict[str, Assessment] | None
+            try:
+                listed = await _round(hook, generation, group)
+            except Exception as error:  # CancelledError passes: the group ended
+                _log.warning("Shared ModelRed assessment list failed; each trigger reads its own: %s", error)
+                listed = None
+                delay = float(getattr(error, "retry_after", None) or 0.0)
+            group.hand_out(listed)
             # The next round one interval after this one started (at once when a round took longer).
             start = max(start + interval, loop.time() + delay)
             await asyncio.sleep(max(0.0, start - loop.time()))
