@@ -6,9 +6,7 @@ from typing import Any
 
 from modelred_provider import __version__
 
-__all__ = [
-    "get_provider_info",
-]
+__all__ = ["get_provider_info"]
 
 
 def get_provider_info() -> dict[str, Any]:

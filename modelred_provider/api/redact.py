@@ -14,11 +14,7 @@ import re
 import threading
 from typing import Any
 
-__all__ = [
-    "register_secret",
-    "scrub",
-    "scrub_any",
-]
+__all__ = ["register_secret", "scrub", "scrub_any"]
 
 _REPLACEMENT = "***"
 #: Secrets shorter than this are not registered: scrubbing them would mangle ordinary text.

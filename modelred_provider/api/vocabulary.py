@@ -8,13 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-__all__ = [
-    "PRIORITIES",
-    "RISK_LEVELS",
-    "SEVERITIES",
-    "ApiGeneration",
-    "normalize_level",
-]
+__all__ = ["PRIORITIES", "RISK_LEVELS", "SEVERITIES", "ApiGeneration", "normalize_level"]
 
 
 class ApiGeneration(str, Enum):

@@ -47,10 +47,7 @@ if TYPE_CHECKING:
     from modelred_provider.hooks._transport_sync import SyncTransport
     from modelred_provider.waiting.policy import PollPolicy
 
-__all__ = [
-    "PARSE_SLICE",
-    "ModelRedHook",
-]
+__all__ = ["PARSE_SLICE", "ModelRedHook"]
 
 _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
 #: Where an assessment carries its report (see ``api.parsing.parse_assessment``).

@@ -11,11 +11,7 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-__all__ = [
-    "XCOM_ASSESSMENT_ID",
-    "XCOM_ASSESSMENT_URL",
-    "ModelRedAssessmentLink",
-]
+__all__ = ["XCOM_ASSESSMENT_ID", "XCOM_ASSESSMENT_URL", "ModelRedAssessmentLink"]
 
 #: XCom keys the operator pushes before waiting (the sensor too).
 XCOM_ASSESSMENT_ID = "assessment_id"

@@ -71,12 +71,7 @@ XCOM_REPORT = "assessment_report"
 #: (``gpt-4o-prod`` instead of ``0``). A parameter default, so ``.partial()`` picks it up too.
 DEFAULT_MAP_INDEX_TEMPLATE = "{{ task.model }}"
 
-__all__ = [
-    "DEFAULT_MAP_INDEX_TEMPLATE",
-    "STATE_KEY",
-    "XCOM_REPORT",
-    "ModelRedAssessmentOperator",
-]
+__all__ = ["DEFAULT_MAP_INDEX_TEMPLATE", "STATE_KEY", "XCOM_REPORT", "ModelRedAssessmentOperator"]
 
 
 class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):

@@ -24,10 +24,7 @@ if TYPE_CHECKING:
     from modelred_provider.operators.gate import GateVerdict
     from modelred_provider.waiting.outcome import TerminationReason
 
-__all__ = [
-    "AssessmentCompletionMixin",
-    "reason_of",
-]
+__all__ = ["AssessmentCompletionMixin", "reason_of"]
 
 #: XCom key of the summary, pushed whatever the outcome (also the return value on success).
 _XCOM_SUMMARY = "assessment_summary"

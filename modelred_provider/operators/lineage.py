@@ -22,13 +22,7 @@ from attrs import define, field
 from openlineage.client.event_v2 import Dataset
 from openlineage.client.facet_v2 import RunFacet
 
-__all__ = [
-    "RUN_FACET_NAME",
-    "SCHEMA_URL",
-    "ModelRedAssessmentRunFacet",
-    "dataset_namespace",
-    "lineage_of",
-]
+__all__ = ["RUN_FACET_NAME", "SCHEMA_URL", "ModelRedAssessmentRunFacet", "dataset_namespace", "lineage_of"]
 
 #: The key of the custom run facet in an event's ``run.facets``.
 RUN_FACET_NAME = "modelred_assessment"

@@ -23,11 +23,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-__all__ = [
-    "SECRET_KEY_WORDS",
-    "ModelRedDeleteModelOperator",
-    "ModelRedRegisterModelOperator",
-]
+__all__ = ["SECRET_KEY_WORDS", "ModelRedDeleteModelOperator", "ModelRedRegisterModelOperator"]
 
 #: A ``provider_config`` key containing one of these words is a secret: refused in DAG code, and an
 #: extra of the provider connection with such a name is masked in logs.

@@ -26,14 +26,7 @@ from modelred_provider.operators.summary import failing_probes
 if TYPE_CHECKING:
     from modelred_provider.api.models import Assessment, ProbeResult
 
-__all__ = [
-    "REPORT_FORMAT",
-    "REPORT_HTML",
-    "REPORT_JSON",
-    "build_report",
-    "render_html",
-    "write_report",
-]
+__all__ = ["REPORT_FORMAT", "REPORT_HTML", "REPORT_JSON", "build_report", "render_html", "write_report"]
 
 #: The ``format`` field of the JSON document.
 REPORT_FORMAT = "modelred-report/1"

@@ -6,9 +6,7 @@ from collections.abc import Iterable
 
 from modelred_provider.api.models import ProbeIndex
 
-__all__ = [
-    "select_probe_keys",
-]
+__all__ = ["select_probe_keys"]
 
 
 def select_probe_keys(

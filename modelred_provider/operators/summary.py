@@ -12,12 +12,7 @@ from modelred_provider.api.models import Assessment, ProbeResult, Report
 from modelred_provider.api.vocabulary import SEVERITIES, normalize_level
 from modelred_provider.operators.gate import GateVerdict, count_vulnerabilities
 
-__all__ = [
-    "build_summary",
-    "failing_probes",
-    "pass_rate_by_category",
-    "render_report",
-]
+__all__ = ["build_summary", "failing_probes", "pass_rate_by_category", "render_report"]
 
 _SEVERITY_RANK = {sev: i for i, sev in enumerate(SEVERITIES)}  # critical first
 

@@ -39,9 +39,7 @@ if TYPE_CHECKING:
 
     from modelred_provider.waiting.policy import PollPolicy
 
-__all__ = [
-    "ModelRedAssessmentSensor",
-]
+__all__ = ["ModelRedAssessmentSensor"]
 
 
 class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):

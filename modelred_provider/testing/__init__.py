@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelred_provider.testing.emulator import ModelRedEmulator
 
-__all__ = [
-    "ModelRedEmulator",
-]
+__all__ = ["ModelRedEmulator"]
 
 
 def __getattr__(name: str) -> Any:

@@ -22,10 +22,7 @@ from modelred_provider.testing.guard import GuardMiddleware
 from modelred_provider.testing.state import EmulatorState
 from modelred_provider.testing.wire import error_response
 
-__all__ = [
-    "build_app",
-    "route_template",
-]
+__all__ = ["build_app", "route_template"]
 
 # (method, route template, endpoint). Templates use {id}; counters are keyed "METHOD template".
 _API_ROUTES: tuple[tuple[str, str, Any], ...] = (

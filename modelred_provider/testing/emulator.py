@@ -34,12 +34,7 @@ from modelred_provider.testing.faults import Fault, FaultBook, make_fault
 from modelred_provider.testing.guard import is_loopback_name
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED, EmulatorState
 
-__all__ = [
-    "ModelRedEmulator",
-    "exposure_warning",
-    "log",
-    "main",
-]
+__all__ = ["ModelRedEmulator", "exposure_warning", "log", "main"]
 
 _DEFAULT_API_KEY = "mr_test_key_0001"
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = [
-    "RESOURCES",
-    "V2",
-    "ApiError",
-    "assessment_not_found",
-    "not_found",
-    "validation_error",
-]
+__all__ = ["RESOURCES", "V2", "ApiError", "assessment_not_found", "not_found", "validation_error"]
 
 RESOURCES = "resources"
 V2 = "v2"

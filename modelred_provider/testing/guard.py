@@ -26,10 +26,7 @@ from typing import Any
 from modelred_provider.testing.errors import ApiError
 from modelred_provider.testing.faults import CONTROL_PREFIX, ASGIApp, Message, Receive, Scope, Send
 
-__all__ = [
-    "GuardMiddleware",
-    "is_loopback_name",
-]
+__all__ = ["GuardMiddleware", "is_loopback_name"]
 
 _MAX_BODY_BYTES = 1024 * 1024
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -10,10 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = [
-    "build_report",
-    "risk_level",
-]
+__all__ = ["build_report", "risk_level"]
 
 # Score bands when the scenario gives no explicit score.
 _PASS_BAND = (80, 97)

@@ -23,13 +23,7 @@ from modelred_provider.testing.wire import (
     state_of,
 )
 
-__all__ = [
-    "MAX_PAGE_SIZE",
-    "create_model",
-    "delete_model",
-    "get_model",
-    "list_models",
-]
+__all__ = ["MAX_PAGE_SIZE", "create_model", "delete_model", "get_model", "list_models"]
 
 _MODEL_SORT_FIELDS = (
     "displayName",

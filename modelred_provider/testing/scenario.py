@@ -17,12 +17,7 @@ from typing import Any
 from modelred_provider.testing.catalogue import OUTCOMES, PROVIDERS
 from modelred_provider.testing.faults import Chaos, make_chaos
 
-__all__ = [
-    "ModelScenario",
-    "load_chaos",
-    "load_scenario",
-    "read_scenario",
-]
+__all__ = ["ModelScenario", "load_chaos", "load_scenario", "read_scenario"]
 
 _ALLOWED_KEYS = {"outcome", "score", "error", "seconds", "provider", "displayName", "organizationId"}
 

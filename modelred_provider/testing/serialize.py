@@ -7,12 +7,7 @@ from typing import Any
 
 from modelred_provider.testing.state import COMPLETED, AssessmentRecord, EmulatorState, iso
 
-__all__ = [
-    "assessment_wire",
-    "model_wire",
-    "pack_wire",
-    "probe_wire",
-]
+__all__ = ["assessment_wire", "model_wire", "pack_wire", "probe_wire"]
 
 
 def model_wire(model: dict[str, Any]) -> dict[str, Any]:

@@ -31,10 +31,7 @@ from modelred_provider.waiting.policy import PollPolicy, Step
 if TYPE_CHECKING:
     from modelred_provider.hooks.modelred import ModelRedHook
 
-__all__ = [
-    "EVENT_ASSESSMENT_MAX_BYTES",
-    "ModelRedAssessmentTrigger",
-]
+__all__ = ["EVENT_ASSESSMENT_MAX_BYTES", "ModelRedAssessmentTrigger"]
 
 #: Upper bound for the best-effort cancel in ``on_kill`` (seconds).
 _CANCEL_TIMEOUT = 30.0

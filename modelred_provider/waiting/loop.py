@@ -21,11 +21,7 @@ if TYPE_CHECKING:
     from modelred_provider.api.models import Assessment
     from modelred_provider.waiting.policy import PollPolicy
 
-__all__ = [
-    "poll_until_done",
-    "run_to_completion",
-    "threaded",
-]
+__all__ = ["poll_until_done", "run_to_completion", "threaded"]
 
 _T = TypeVar("_T")
 

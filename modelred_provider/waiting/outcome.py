@@ -13,12 +13,7 @@ from typing import Any
 
 from modelred_provider.api.models import AssessmentStatus
 
-__all__ = [
-    "TerminationReason",
-    "make_event",
-    "parse_reason",
-    "reason_for_status",
-]
+__all__ = ["TerminationReason", "make_event", "parse_reason", "reason_for_status"]
 
 
 class TerminationReason(str, Enum):

@@ -22,10 +22,7 @@ from modelred_provider.api.models import Assessment
 from modelred_provider.waiting.outcome import TerminationReason, make_event, reason_for_status
 from modelred_provider.waiting.parameters import DEFAULT_POLL_MAX_WAIT
 
-__all__ = [
-    "PollPolicy",
-    "Step",
-]
+__all__ = ["PollPolicy", "Step"]
 
 #: Longest pause between two polls after transient failures (seconds).
 _MAX_BACKOFF = 300.0
