@@ -1,9 +1,9 @@
-"""What the operator and the sensor share: waiting (deferred or in process), the outcome table,
-the quality gate, the summary, XCom and the asset event.
+"""What the operator and the sensor share: waiting (deferred or in process), which exception each way
+an assessment ends raises, the quality gate, the summary, XCom and the asset event.
 
 Both classes mix :class:`AssessmentCompletionMixin` in before ``BaseOperator``/``BaseSensorOperator``,
 so the DAG processor imports this module for every DAG file: at module level it imports only the XCom
-keys. The dataclasses, the poll policy, the gate, the summary, the outcome table, the exceptions, the
+keys. The dataclasses, the poll policy, the gate, the summary, the exceptions, the
 hook and the trigger are imported inside the methods that run when a task does.
 """
 
@@ -93,8 +93,8 @@ class AssessmentCompletionMixin:
         poll_interval: float,
         deadline: float | None,
     ) -> Any:
-        """Finish now if terminal; else defer to the trigger or wait here (the hook's one sync wait
-        loop, on the same policy as the trigger). Returns the summary."""
+        """Finish now if terminal; else defer to the trigger or wait here (``hook.wait_until_done``: the
+        one wait loop the trigger runs too, on the same policy). Returns the summary."""
         from modelred_provider.waiting.policy import PollPolicy
 
         policy = PollPolicy(
