@@ -94,13 +94,17 @@ class RequestSpec:
     json: dict[str, Any] | None = None
     #: Keys of a large answer the caller does not need (never built: see ``api.body.decode_steps``).
     skip_fields: frozenset[str] = frozenset()
-    #: A cap on this answer's decoded size below the connection's ``max_response_mb`` (None: that cap;
-    #: the async transport's, for a trigger's bounded final read).
+    #: A cap on this answer's decoded size below the connection's ``max_response_mb`` (None: that cap),
+    #: for a trigger's bounded final read.
     max_bytes: int | None = None
 
     @property
     def idempotent(self) -> bool:
         return self.method in ("GET", "HEAD", "OPTIONS")
+
+    def byte_cap(self, connection_cap: int) -> int:
+        """The most decoded bytes either transport reads of this answer."""
+        return connection_cap if self.max_bytes is None else min(connection_cap, self.max_bytes)
 
 
 def _spec(

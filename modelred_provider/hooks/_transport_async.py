@@ -254,9 +254,7 @@ class AsyncTransport:
                     status, headers = response.status, dict(response.headers)
                     if status in REDIRECT_STATUSES:
                         return status, headers, b""
-                    cap = settings.max_response_bytes
-                    if spec.max_bytes is not None:
-                        cap = min(cap, spec.max_bytes)
+                    cap = spec.byte_cap(settings.max_response_bytes)
                     announced_too_large(headers, cap, spec.operation)
                     decoder = BodyDecoder(headers.get("Content-Encoding"), cap, spec.operation)
                     async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):

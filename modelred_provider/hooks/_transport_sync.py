@@ -257,7 +257,7 @@ class SyncTransport:
                         location = response.headers.get("Location")
                     else:
                         location = None
-                        body = self._read(response, spec.operation)
+                        body = self._read(response, spec)
                 except ModelRedError:
                     raise
                 except _READ_ERRORS as err:
@@ -294,10 +294,10 @@ class SyncTransport:
             proxies=self.session.proxies,
         )
 
-    def _read(self, response: requests.Response, operation: str) -> bytes:
-        limit = self.settings.max_response_bytes
-        announced_too_large(response.headers, limit, operation)
-        decoder = BodyDecoder(response.headers.get("Content-Encoding"), limit, operation)
+    def _read(self, response: requests.Response, spec: RequestSpec) -> bytes:
+        limit = spec.byte_cap(self.settings.max_response_bytes)
+        announced_too_large(response.headers, limit, spec.operation)
+        decoder = BodyDecoder(response.headers.get("Content-Encoding"), limit, spec.operation)
         for chunk in response.raw.stream(READ_CHUNK_BYTES, decode_content=False):
             decoder.feed(chunk)
         return decoder.finish()

@@ -5,6 +5,7 @@ One decoder (``api/body.py``) serves both transports: our own bounded decompress
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from modelred_provider.api import body as body_module
+from modelred_provider.api import endpoints
 from modelred_provider.api import errors as e
 
 from .hostile import SECRET, Conn, HostileServer, Request, assessment, gzip_bomb, response
@@ -201,6 +203,37 @@ def test_a_large_answer_is_parsed_in_slices_that_hand_the_loop_back(
     with HostileServer(handle) as server:
         assert asyncio.run(run()) == (20000, None, "COMPLETED")
         assert connect(monkeypatch, server.url, SECRET).get_assessment("asm_1").report is not None
+
+
+def test_a_request_s_own_cap_binds_both_transports(monkeypatch: pytest.MonkeyPatch, leaks: LeakCheck) -> None:
+    """A request may cap its answer below the connection's cap (a trigger's bounded final read); the
+    rule is one (``RequestSpec.byte_cap``) and both transports stop there, not at the connection's."""
+    big = json.dumps(assessment(status="COMPLETED", padding="x" * 300_000)).encode()
+
+    def handle(conn: Conn, request: Request) -> None:
+        conn.send(response(200, big, {"Content-Type": "application/json"}))
+
+    capped = dataclasses.replace(endpoints.get_assessment("asm_1"), max_bytes=100_000)
+    with HostileServer(handle) as server:
+        hook = connect(monkeypatch, server.url, SECRET, max_retries=0)
+        with pytest.raises(e.ModelRedResponseError) as caught:
+            hook._transport.call(capped)
+        errors: list[BaseException] = [caught.value]
+
+        async def poll() -> None:
+            async with connect(monkeypatch, server.url, SECRET, max_retries=0) as ahook:
+                transport = await ahook._atransport()
+                with pytest.raises(e.ModelRedResponseError) as acaught:
+                    await transport.call(capped)
+                errors.append(acaught.value)
+                # the same answer under the connection's own cap reads as usual
+                assert (await ahook.aget_assessment("asm_1")).status.value == "COMPLETED"
+
+        asyncio.run(poll())
+        assert hook.get_assessment("asm_1").status.value == "COMPLETED"
+    for error in errors:
+        assert _too_large(error), error
+        leaks.add(error)
 
 
 def _too_large(error: object) -> bool:
