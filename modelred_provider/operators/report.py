@@ -26,7 +26,15 @@ from modelred_provider.operators.summary import failing_probes
 if TYPE_CHECKING:
     from modelred_provider.api.models import Assessment, ProbeResult
 
-__all__ = ["REPORT_FORMAT", "REPORT_HTML", "REPORT_JSON", "build_report", "render_html", "write_report"]
+__all__ = [
+    "REPORT_FORMAT",
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "build_report",
+    "pass_rate_svg",
+    "render_html",
+    "write_report",
+]
 
 #: The ``format`` field of the JSON document.
 REPORT_FORMAT = "modelred-report/1"
@@ -103,28 +111,33 @@ def _table(headers: list[str], rows: list[list[Any]], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _chart(rates: dict[str, Any]) -> str:
-    """Inline SVG: one horizontal bar per category, its pass rate (0..100 %)."""
-    rows = [(str(cat), rate) for cat, rate in rates.items()]
-    if not rows:
+def pass_rate_svg(rates: dict[str, Any], *, width: int = 460) -> str:
+    """Inline SVG, one horizontal bar per category and its pass rate (0..100 %): the report page's chart
+    and the Airflow UI tab's. Green from 90 %, amber from 70 %, red below; a rate that is not a number in
+    0..100 shows as ``n/a`` with no bar. Every text escaped."""
+    if not rates:
         return "<p class='empty'>No category has results.</p>"
-    bar_x, bar_w, row_h = 190, 360, 26
-    height = row_h * len(rows) + 10
+    label_w, bar_h, gap = 170, 16, 8
+    height = len(rates) * (bar_h + gap) + 4
+    bar_w = width - label_w - 50
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{bar_x + bar_w + 70}' "
-        f"height='{height}' aria-label='Pass rate per category'>"
+        f"<svg class='pass-rates' role='img' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg' "
+        "aria-label='Pass rate per category'>"
     ]
-    for i, (cat, rate) in enumerate(rows):
-        y = 5 + i * row_h
+    for i, (category, rate) in enumerate(rates.items()):
+        top = 2 + i * (bar_h + gap)
         known = isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 100
-        width = round(bar_w * float(rate) / 100.0, 1) if known else 0
-        colour = "#2e7d32" if known and rate >= 90 else "#f9a825" if known and rate >= 70 else "#c62828"
-        label = f"{rate:g} %" if known else "n/a"
+        value = float(rate) if known else 0.0
+        colour = "#15803d" if value >= 90 else "#c2410c" if value >= 70 else "#b91c1c"
+        shown = html.escape(f"{rate:g} %" if known else "n/a", quote=True)
+        name, label = html.escape(str(category), quote=True), html.escape(str(category)[:28])
         parts.append(
-            f"<text x='{bar_x - 8}' y='{y + 17}' text-anchor='end'>{html.escape(cat[:40])}</text>"
-            f"<rect x='{bar_x}' y='{y + 3}' width='{bar_w}' height='18' fill='#eeeeee'/>"
-            f"<rect x='{bar_x}' y='{y + 3}' width='{width}' height='18' fill='{colour}'/>"
-            f"<text x='{bar_x + bar_w + 8}' y='{y + 17}'>{html.escape(label)}</text>"
+            f"<text x='0' y='{top + 12}' font-size='12' fill='#374151'>{label}</text>"
+            f"<rect x='{label_w}' y='{top}' width='{bar_w}' height='{bar_h}' fill='#f3f4f6' rx='3'/>"
+            f"<rect class='bar' data-category='{name}' data-rate='{shown}' x='{label_w}' y='{top}' "
+            f"width='{bar_w * value / 100:.1f}' height='{bar_h}' fill='{colour}' rx='3'/>"
+            f"<text x='{label_w + bar_w + 6}' y='{top + 12}' font-size='12' fill='#374151'>{shown}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -188,7 +201,7 @@ def render_html(document: dict[str, Any]) -> str:
             f"<ul>{reasons}</ul>" if reasons else "",
             "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>",
             "<h2>Pass rate per category</h2>",
-            _chart(summary.get("pass_rate_by_category") or {}),
+            pass_rate_svg(summary.get("pass_rate_by_category") or {}, width=620),
             _table(
                 ["Category", "Pass rate (%)"],
                 [[c, r] for c, r in (summary.get("pass_rate_by_category") or {}).items()],

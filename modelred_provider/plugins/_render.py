@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from urllib.parse import quote, urlencode
 
+from modelred_provider.operators.report import pass_rate_svg
 from modelred_provider.plugins._store import Run
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
@@ -123,34 +124,6 @@ def trend_svg(runs: Sequence[Run], *, width: int = 460, height: int = 150, curre
         f'<text x="{width - right}" y="{height - 6}" font-size="10" fill="#6b7280" text-anchor="end">'
         f"{last:%Y-%m-%d %H:%M}</text></svg>"
     )
-    return "".join(parts)
-
-
-def pass_rate_svg(rates: dict[str, float | None], *, width: int = 460) -> str:
-    """One horizontal bar per probe category (0-100 %)."""
-    if not rates:
-        return '<p class="muted">No per-category results.</p>'
-    label_w, bar_h, gap = 170, 16, 8
-    height = len(rates) * (bar_h + gap) + 4
-    bar_w = width - label_w - 50
-    parts = [
-        f'<svg class="pass-rates" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>Pass rate per category'
-        "</title>"
-    ]
-    for i, (category, rate) in enumerate(rates.items()):
-        top = 2 + i * (bar_h + gap)
-        value = 0.0 if rate is None else max(0.0, min(100.0, rate))
-        colour = "#15803d" if value >= 90 else "#c2410c" if value >= 60 else "#b91c1c"
-        shown = "n/a" if rate is None else f"{rate:g} %"
-        parts.append(
-            f'<text x="0" y="{top + 12}" font-size="12" fill="#374151">{_e(category[:28])}</text>'
-            f'<rect x="{label_w}" y="{top}" width="{bar_w}" height="{bar_h}" fill="#f3f4f6" rx="3"/>'
-            f'<rect class="bar" data-category="{_e(category)}" data-rate="{_e(shown)}" x="{label_w}" '
-            f'y="{top}" width="{bar_w * value / 100:.1f}" height="{bar_h}" fill="{colour}" rx="3"/>'
-            f'<text x="{label_w + bar_w + 6}" y="{top + 12}" font-size="12" fill="#374151">{_e(shown)}</text>'
-        )
-    parts.append("</svg>")
     return "".join(parts)
 
 

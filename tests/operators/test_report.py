@@ -71,7 +71,7 @@ SAFE_TAGS = {
 }  # fmt: skip
 SAFE_ATTRIBUTES = {
     "lang", "charset", "http-equiv", "content", "class", "xmlns", "role", "width", "height", "x", "y",
-    "fill", "text-anchor", "aria-label",
+    "fill", "text-anchor", "aria-label", "viewbox", "font-size", "rx", "data-category", "data-rate",
 }  # fmt: skip
 
 
