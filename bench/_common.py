@@ -1,7 +1,8 @@
 """Shared helpers for the benchmarks: the machine, a free port, a scratch AIRFLOW_HOME, the emulator process.
 
 Nothing here is imported by the provider or the tests. Each benchmark prints its figures and writes them as
-JSON under ``artifacts/bench/`` (ignored by git) so that BENCHMARKS.md can be filled from one run.
+JSON under ``bench/results/`` (committed: small files, what BENCHMARKS.md's tables are printed from by
+``bench/report.py``); bulky logs go to ``artifacts/bench/`` (ignored by git).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "artifacts" / "bench"
+RESULTS = REPO / "bench" / "results"
 PYTHON = sys.executable
 # A key the emulator accepts; bench-only, never a real credential.
 BENCH_API_KEY = "mr_bench_key_000001"
+#: When this benchmark process started (``save`` records the seconds since, unless given).
+_STARTED = time.monotonic()
 
 
 def machine() -> dict[str, Any]:
@@ -62,10 +66,26 @@ def print_machine() -> dict[str, Any]:
     return m
 
 
+def commit_id() -> str:
+    """The short commit measured, ``+dirty`` when the provider or the bench differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "modelred_provider", "bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def save(name: str, data: dict[str, Any]) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    """Writes ``bench/results/<name>.json``, adding the commit, the load at the end and the duration."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data.setdefault("commit", commit_id())
+    data.setdefault("load_at_end", [round(x, 2) for x in os.getloadavg()])
+    data.setdefault("seconds", round(time.monotonic() - _STARTED, 1))
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     print(f"figures written to {path.relative_to(REPO)}")
     return path
 

@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,10 +120,20 @@ def main() -> None:
         ("gzip bomb (1 GiB inflated)", "bomb", 0),
         ("json.loads 20 MiB in a thread (for comparison)", "thread", 20),
     ]
+    sys.path.insert(0, str(REPO / "bench"))
+    from _common import print_machine, save
+
+    machine = print_machine()
+    started = time.monotonic()
+    results = []
     print(f"{'case':<50} {'max loop lag, ms (median of ' + str(args.repeat) + ')':>36}  runs")
     for label, case, mib in cases:
         runs = [run(case, mib) for _ in range(args.repeat)]
         print(f"{label:<50} {statistics.median(runs):>36.1f}  {', '.join(f'{r:.1f}' for r in runs)}")
+        results.append({"case": label, "median_ms": round(statistics.median(runs), 1),
+                         "runs_ms": [round(r, 1) for r in runs]})  # fmt: skip
+    save("loop_stalls", {"machine": machine, "args": vars(args), "results": results,
+                         "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -77,6 +77,11 @@ def main() -> None:
     if args.child:
         print(json.dumps(_child(args.summaries, args.requests)))
         return
+    sys.path.insert(0, str(REPO / "bench"))
+    from _common import print_machine, save
+
+    machine = print_machine()
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="modelred-bench-ui-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(
@@ -96,10 +101,9 @@ def main() -> None:
         if out.returncode != 0:
             sys.exit(f"the benchmark failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    artifacts = REPO / "artifacts" / "bench"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "ui_history.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    save("ui_history", {"machine": machine, "args": vars(args), "results": result,
+                        "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
 
 
 if __name__ == "__main__":
