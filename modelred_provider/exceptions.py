@@ -85,5 +85,8 @@ class ModelRedQualityGateError(ModelRedAssessmentError, AirflowFailException):
 
 
 class ModelRedAssessmentSensorTimeout(ModelRedAssessmentTimeoutError, AirflowSensorTimeout):
-    """The sensor's timeout passed: raised in deferrable mode exactly where poke mode raises
-    ``AirflowSensorTimeout``, so ``timeout`` and ``soft_fail`` behave the same in every mode."""
+    """The sensor's timeout passed.
+
+    Raised in deferrable mode exactly where poke mode raises ``AirflowSensorTimeout``, so ``timeout``
+    and ``soft_fail`` behave the same in every mode.
+    """

@@ -103,7 +103,7 @@ class RequestSpec:
         return self.method in ("GET", "HEAD", "OPTIONS")
 
     def byte_cap(self, connection_cap: int) -> int:
-        """The most decoded bytes either transport reads of this answer."""
+        """Return the most decoded bytes either transport reads of this answer."""
         return connection_cap if self.max_bytes is None else min(connection_cap, self.max_bytes)
 
 
@@ -170,8 +170,7 @@ def create_model(
     provider_config: dict[str, Any],
     description: str | None = None,
 ) -> RequestSpec:
-    """``POST /api/models`` (contract 1.2; resources API only: v2 has no model creation).
-    ``provider_config`` may hold the target model's credentials: never log this spec's body."""
+    """``POST /api/models`` (resources API only); ``provider_config`` may hold secrets: never log the body."""
     if not isinstance(provider_config, dict):
         raise ModelRedConfigurationError("provider_config must be a dict of the provider's settings")
     if not isinstance(provider, str) or not provider.strip():
@@ -283,7 +282,7 @@ def list_assessments(
 
 
 def status_filter(status: AssessmentStatus | str) -> str:
-    """The UPPERCASE wire value of a status filter (any case, or the enum); a clear error otherwise."""
+    """Return the UPPERCASE wire value of a status filter (any case, or the enum); a clear error otherwise."""
     text = str(getattr(status, "value", status)).upper()
     if text not in AssessmentStatus.__members__:
         names = ", ".join(AssessmentStatus.__members__)

@@ -86,7 +86,7 @@ class ModelRedWaitTimeoutError(ModelRedError):
 
 
 class ModelRedTransportError(ModelRedError):
-    """No HTTP answer. ``kind`` says which way it failed:
+    """No HTTP answer; ``kind`` says which way it failed.
 
     * ``"connect"``: the connection could not be opened (refused, DNS, connect timeout, no free pooled
       connection, the wait's deadline had passed): the request never left us (``sent`` is False), so
@@ -115,8 +115,11 @@ _TRANSPORT_KINDS = frozenset({"connect", "timeout", "tls", "io"})
 
 
 class ModelRedResponseError(ModelRedError):
-    """The server answered something we cannot read: HTML, truncated JSON, wrong shape, missing id, or
-    an answer over the size cap (``too_large``: asking again would not help, so it is not retryable)."""
+    """The server answered something we cannot read.
+
+    HTML, truncated JSON, wrong shape, missing id, or an answer over the size cap (``too_large``:
+    asking again would not help, so it is not retryable).
+    """
 
     retryable = True
 
@@ -135,8 +138,7 @@ class ModelRedAuthenticationError(ModelRedAPIError):
 
 
 class ModelRedForbiddenError(ModelRedAPIError):
-    """403. ``plan_limit`` is True when it is about the plan or a limit (API access needs
-    Pro/Enterprise, too many concurrent assessments)."""
+    """403; ``plan_limit`` when about the plan or a limit (API needs Pro/Enterprise, concurrency cap)."""
 
     plan_limit: bool = False
 

@@ -48,6 +48,8 @@ _TERMINAL_STATUSES = frozenset(
 
 @dataclass(frozen=True)
 class Model:
+    """A model registered with ModelRed."""
+
     id: str
     model_id: str | None = None
     provider: str | None = None
@@ -63,6 +65,8 @@ class Model:
 
 @dataclass(frozen=True)
 class Probe:
+    """A probe of the catalogue; its ``key`` is what ``test_types`` takes."""
+
     key: str
     display_name: str | None = None
     description: str | None = None
@@ -93,18 +97,20 @@ class ProbeIndex:
         return len(self.probes)
 
     def __contains__(self, item: object) -> bool:
-        """A :class:`Probe`, or a probe key (``"dan_classic" in index``)."""
+        """Test for a :class:`Probe`, or a probe key (``"dan_classic" in index``)."""
         if isinstance(item, str):
             return any(probe.key == item for probe in self.probes)
         return item in self.probes
 
     def keys(self) -> list[str]:
-        """The probe keys, in catalogue order (what ``test_types`` takes)."""
+        """Return the probe keys, in catalogue order (what ``test_types`` takes)."""
         return [probe.key for probe in self.probes]
 
 
 @dataclass(frozen=True)
 class ProbePack:
+    """A probe pack (a named set of probes)."""
+
     id: str
     name: str | None = None
     category: str | None = None
@@ -117,6 +123,8 @@ class ProbePack:
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """One probe's cases in a report."""
+
     key: str
     display_name: str | None = None
     category: str | None = None
@@ -130,6 +138,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class Vulnerability:
+    """A finding of a report."""
+
     probe: str | None = None
     severity: str | None = None
     description: str | None = None
@@ -138,6 +148,8 @@ class Vulnerability:
 
 @dataclass(frozen=True)
 class Report:
+    """The report of a COMPLETED assessment."""
+
     overall_score: float | None = None  # 0..100, higher is safer
     risk_level: str | None = None  # lowercase: low, medium, high, critical
     total_tests: int = 0
@@ -156,6 +168,8 @@ class Report:
 
 @dataclass(frozen=True)
 class Assessment:
+    """An assessment as the API answered it (``report``: once COMPLETED, when read)."""
+
     id: str
     status: AssessmentStatus
     model_id: str | None = None

@@ -187,7 +187,7 @@ def _required_id(obj: Mapping[str, Any], names: tuple[str, ...], what: str, oper
 
 
 def _unwrap(payload: Mapping[str, Any]) -> Any:
-    """The ``data`` envelope's content, or the payload itself when it is bare."""
+    """Return the ``data`` envelope's content, or the payload itself when it is bare."""
     data = payload.get("data")
     return data if data is not None else payload
 
@@ -241,8 +241,10 @@ def parse_model(obj: Mapping[str, Any], operation: str = "get model") -> Model:
 
 
 def parse_status(value: Any) -> AssessmentStatus:
-    """Case-insensitive; an unknown or missing status reads as QUEUED, as the SDK does (so the wait
-    goes on, and the deadline ends it). :func:`status_recognised` tells when that was a guess."""
+    """Read a status, case-insensitively; an unknown or missing one reads as QUEUED, as the SDK does.
+
+    So the wait goes on, and the deadline ends it. :func:`status_recognised` tells when that was a guess.
+    """
     text = (_str(value) or "").strip().upper()
     if text in AssessmentStatus.__members__:
         return AssessmentStatus[text]
@@ -306,9 +308,11 @@ def parse_assessment(
 
 
 def _parse_report(obj: Mapping[str, Any]) -> Report:
-    """The report. Severities and the risk level go through :func:`validation.normalize_level` (the
-    same spelling rule as the gate and the summary); an unknown spelling is kept, for the gate to refuse.
-    The vulnerabilities are read by :func:`_vulnerabilities`, which records when they cannot be counted.
+    """Read the report.
+
+    Severities and the risk level go through :func:`validation.normalize_level` (the same spelling rule
+    as the gate and the summary); an unknown spelling is kept, for the gate to refuse. The
+    vulnerabilities are read by :func:`_vulnerabilities`, which records when they cannot be counted.
     """
     probes = obj.get("probes")
     items, counts, unknown = _vulnerabilities(obj)
@@ -341,7 +345,7 @@ _VULNERABILITY_FIELDS = ("severity", "probe", "probe_key", "probeKey", "descript
 
 
 def _count(value: Any) -> int | None:
-    """A count: a whole number >= 0 (an integral float or a digit string too); ``None`` if unreadable."""
+    """Read a count: a whole number >= 0 (an integral float or a digit string too); ``None`` if unreadable."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and value.strip().isdigit():
@@ -482,7 +486,7 @@ def _parse_probe(obj: Mapping[str, Any], operation: str = "list probes") -> Prob
 
 
 def parse_probe_index(payload: Mapping[str, Any], operation: str = "list probes") -> ProbeIndex:
-    """``{data: {probes, probe_categories, tier_definitions, severity_levels}, meta: {user_tier}}``."""
+    """Read ``{data: {probes, probe_categories, tier_definitions, severity_levels}, meta: {user_tier}}``."""
     data = _unwrap(payload)
     if isinstance(data, list):
         data = {"probes": data}

@@ -1,7 +1,7 @@
-"""The one scrub every server-supplied string passes before it reaches an error, a log line or a summary.
+r"""The one scrub every server-supplied string passes before it reaches an error, a log line or a summary.
 
 The API key lives in per-request headers only, so our own words never hold it. A server can still
-send it back: an echo in an error body, a debug page, a JSON-escaped copy (``\\u006d\\u0072_...``)
+send it back: an echo in an error body, a debug page, a JSON-escaped copy (``\u006d\u0072_...``)
 that only appears once decoded. :func:`scrub` replaces every known key (and its secret part, and
 their percent-encoded forms) in a decoded string. Keys are registered when a connection is read
 (:func:`register_secret`, next to Airflow's own masker), so the parser, the error types and the
@@ -26,7 +26,7 @@ _encoded: re.Pattern[str] | None = None
 
 
 def _char_pattern(ch: str) -> str:
-    """One character, or any escape of it a server or a page might use: %hh, \\uhhhh, \\xhh, &#n;, &#xh;."""
+    r"""One character, or any escape of it a server or a page might use: %hh, \uhhhh, \xhh, &#n;, &#xh;."""
     code = ord(ch)
     hex2 = f"{code:02x}"
     return f"(?:{re.escape(ch)}|%{hex2}|\\\\u00{hex2}|\\\\x{hex2}|&#0*{code};|&#x0*{hex2};)"

@@ -67,7 +67,7 @@ class RetryPolicy:
 
 
 def time_left(timeout: float, deadline: float | None, operation: str) -> float:
-    """A request's wall-clock limit: ``timeout``, clipped to what is left before ``deadline``.
+    """Return a request's wall-clock limit: ``timeout``, clipped to what is left before ``deadline``.
 
     When the deadline has already passed nothing is sent: a :class:`ModelRedTransportError` of kind
     ``connect`` (safe to resend; a poller's policy then ends the wait as timed out).
@@ -83,7 +83,7 @@ def time_left(timeout: float, deadline: float | None, operation: str) -> float:
 
 
 def deadline_stop(deadline: float | None) -> Any:
-    """A tenacity stop condition: no retry whose wait would end past ``deadline`` (epoch seconds)."""
+    """Build a tenacity stop condition: no retry whose wait would end past ``deadline`` (epoch seconds)."""
     import tenacity
 
     if deadline is None:
@@ -109,15 +109,18 @@ def _capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: floa
 
 
 def is_retryable_read(error: BaseException) -> bool:
-    """A read may be tried again right away: 429/502/503/504, connection errors, timeouts, and an
-    unreadable answer (a truncated body, a proxy's page with 200; not one over the size cap)."""
+    """Tell whether a read may be tried again right away.
+
+    429/502/503/504, connection errors, timeouts, and an unreadable answer (a truncated body, a proxy's
+    page with 200; not one over the size cap).
+    """
     if isinstance(error, ModelRedTransportError | ModelRedResponseError):
         return error.retryable
     return isinstance(error, ModelRedAPIError) and error.status in _RETRY_STATUSES
 
 
 def is_safe_to_resend(error: BaseException) -> bool:
-    """The server cannot have processed the request: never connected, 429, or 503 with Retry-After."""
+    """Tell whether the server cannot have processed the request: no connection, 429, 503 with Retry-After."""
     if isinstance(error, ModelRedTransportError):
         return not error.sent
     if isinstance(error, ModelRedAPIError):
@@ -126,7 +129,7 @@ def is_safe_to_resend(error: BaseException) -> bool:
 
 
 def is_ambiguous(error: BaseException) -> bool:
-    """The server may have processed the request although we got no usable answer."""
+    """Tell whether the server may have processed the request although we got no usable answer."""
     if is_safe_to_resend(error) or (isinstance(error, ModelRedTransportError) and error.kind == "tls"):
         return False
     if isinstance(error, ModelRedTransportError):

@@ -1,6 +1,7 @@
-"""The words of the ModelRed API: its generations, priorities, severities and risk levels, and the one
-spelling rule for severities and risk levels. No dataclasses and no Airflow: the operator and sensor
-name these in their signatures, so the DAG processor imports this module for every DAG file.
+"""The words of the ModelRed API: generations, priorities, severities, risk levels and their spelling.
+
+No dataclasses and no Airflow: the operator and sensor name these in their signatures, so the DAG processor
+imports this module for every DAG file.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ RISK_LEVELS = ("low", "medium", "high", "critical")
 
 
 def normalize_level(value: Any) -> str | None:
-    """The one spelling of a severity or a risk level, used by the parameter checks, the report parser,
-    the gate and the summary: case and surrounding or repeated whitespace do not count
-    (``"Critical "`` -> ``"critical"``). ``None`` when there is no text (missing, empty, not a string).
+    """Return the one spelling of a severity or a risk level (``"Critical "`` -> ``"critical"``).
+
+    Used by the parameter checks, the report parser, the gate and the summary: case and surrounding or
+    repeated whitespace do not count. ``None`` when there is no text (missing, empty, not a string).
 
     The result is not checked against the known levels: callers compare it with ``SEVERITIES`` or
     ``RISK_LEVELS`` and treat anything else as unknown (which a gate never lets pass).

@@ -83,7 +83,7 @@ class CreateAttempts:
     # --- the launch intent: this state as a plain JSON dict, for a later try ---------------------
 
     def intent(self, token: str, sent_at: datetime, in_flight_until: datetime) -> dict[str, Any]:
-        """What a later try needs to find what this call's POSTs created (no secret: ids, names, times).
+        """Return what a later try needs to find what this call's POSTs made (no secret: ids, names, times).
 
         ``sent_at``: when the POST about to be sent leaves; ``in_flight_until``: when it has been answered
         or given up on (sent_at + the request timeout), after which the server no longer processes it.
@@ -105,7 +105,7 @@ class CreateAttempts:
 
     @classmethod
     def from_intent(cls, intent: dict[str, Any]) -> CreateAttempts:
-        """The state of the call that wrote ``intent`` (ValueError if it is not a readable intent)."""
+        """Rebuild the state of the call that wrote ``intent`` (ValueError if it is not a readable intent)."""
         if not isinstance(intent, dict) or intent.get("version") != INTENT_VERSION:
             raise ValueError(f"not a launch intent of version {INTENT_VERSION}")
         try:
@@ -141,6 +141,6 @@ class CreateAttempts:
 
 
 def parse_time(value: Any) -> datetime:
-    """An ISO-8601 time written by :meth:`CreateAttempts.intent` (naive means UTC)."""
+    """Read an ISO-8601 time written by :meth:`CreateAttempts.intent` (naive means UTC)."""
     when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -110,7 +110,7 @@ def _new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
 
 
 def proxy_and_auth(proxy: str | None) -> tuple[str | None, dict[str, str] | None]:
-    """aiohttp wants the proxy's credentials as a header, not in its URL."""
+    """Move the proxy's credentials from its URL to a header, as aiohttp wants them."""
     if not proxy:
         return None, None
     proxy_parts = urlsplit(proxy)
@@ -122,7 +122,7 @@ def proxy_and_auth(proxy: str | None) -> tuple[str | None, dict[str, str] | None
 
 
 def acquire_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
-    """The shared session of these settings in the running loop; pair with :func:`release_session`."""
+    """Return the shared session of these settings in the running loop; pair with :func:`release_session`."""
     loop = asyncio.get_running_loop()
     per_loop = _SESSIONS.setdefault(loop, {})
     shared = per_loop.get(settings.pool_key)
@@ -158,7 +158,7 @@ def open_sessions() -> int:
 
 
 def translate_error(error: BaseException, settings: ConnectionSettings, operation: str) -> ModelRedError:
-    """aiohttp's failures -> our typed transport error (the words: ``_wire.transport_error``)."""
+    """Translate aiohttp's failures to our typed transport error (the words: ``_wire.transport_error``)."""
     if isinstance(error, aiohttp.ClientSSLError):
         return transport_error(TLS, settings, operation, str(error))
     if isinstance(error, aiohttp.ConnectionTimeoutError):

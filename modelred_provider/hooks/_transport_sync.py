@@ -159,7 +159,7 @@ class _Adapter(HTTPAdapter):
 
 
 def _chain(error: BaseException) -> list[BaseException]:
-    """The error and all nested in it (causes, contexts, urllib3 ``reason``, args), outermost first."""
+    """List the error and all nested in it (causes, contexts, urllib3 ``reason``, args), outermost first."""
     found: list[BaseException] = []
     pending = [error]
     while pending:
@@ -179,7 +179,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _is_connect_failure(error: BaseException) -> bool:
-    """True when the TCP connection was never made (refused, DNS, unreachable): nothing was sent."""
+    """Tell whether the TCP connection was never made (refused, DNS, unreachable): nothing was sent."""
     from urllib3.exceptions import NameResolutionError, NewConnectionError
 
     never_sent = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
@@ -273,9 +273,11 @@ class SyncTransport:
     def _send(
         self, spec: RequestSpec, url: str, params: dict[str, str] | None, limit: float
     ) -> requests.Response:
-        """Straight to the adapter: ``Session.send`` would parse a redirect's Location itself (to offer
-        ``response.next``), with its own parser and its own errors, before :func:`redirect_target`
-        decides; it would also keep cookies a server sets. Neither is wanted."""
+        """Send straight to the adapter.
+
+        ``Session.send`` would parse a redirect's Location itself (to offer ``response.next``), with its
+        own parser and errors, before :func:`redirect_target` decides, and keep cookies a server sets.
+        """
         prepared = self.session.prepare_request(
             requests.Request(
                 spec.method,

@@ -37,7 +37,7 @@ class Hops:
         self.followed = 0
 
     def follow(self, location: str | None) -> None:
-        """The answer redirected: go to ``location`` (checked by ``redirect_target``), or raise."""
+        """Follow a redirect: go to ``location`` (checked by ``redirect_target``), or raise."""
         spec = self.spec
         self.url = redirect_target(self.url, location, spec.operation)
         if not spec.idempotent:
@@ -62,7 +62,7 @@ TLS, CONNECT_TIMEOUT, CONNECT, READ_TIMEOUT, WALL_CLOCK, OTHER = (
 def transport_error(
     kind: str, settings: ConnectionSettings, operation: str, reason: str = "", seconds: float | None = None
 ) -> ModelRedError:
-    """The typed error of a failed request (never with the key: ``reason`` is scrubbed).
+    """Build the typed error of a failed request (never with the key: ``reason`` is scrubbed).
 
     ``kind`` is one of :data:`TLS`, :data:`CONNECT_TIMEOUT`, :data:`CONNECT` (nothing was sent),
     :data:`READ_TIMEOUT` (sent, no answer within ``timeout``), :data:`WALL_CLOCK` (sent, no answer

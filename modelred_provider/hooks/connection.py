@@ -72,7 +72,7 @@ def is_loopback(hostname: str | None) -> bool:
 
 
 def normalize_origin(host: str | None, port: int | None = None, *, what: str = "Base URL") -> str:
-    """The service origin (``scheme://host[:port][/prefix]``) from a connection host; refuses unsafe ones."""
+    """Read the origin (``scheme://host[:port][/prefix]``) from a connection host; refuse unsafe ones."""
     raw = (host or "").strip()
     if not raw:
         return _DEFAULT_ORIGIN
@@ -178,13 +178,13 @@ def redirect_target(current_url: str, location: str | None, operation: str) -> s
 
 
 def _shown(text: str, limit: int = 80) -> str:
-    """A server string safe to put in a message: printable, bounded, scrubbed."""
+    """Make a server string safe to put in a message: printable, bounded, scrubbed."""
     cleaned = "".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in text[:limit])
     return repr(scrub(cleaned) + ("..." if len(text) > limit else ""))
 
 
 def not_followed(spec: Any, target: str) -> ModelRedConfigurationError:
-    """A redirected POST/PATCH is not re-sent (it might run twice): the Base URL should be the final one."""
+    """Refuse to re-send a redirected POST/PATCH (it might run twice): the Base URL must be the final one."""
     return ModelRedConfigurationError(
         f"ModelRed {spec.operation}: the server redirected {spec.method} {spec.path} to {target}; "
         "it is not re-sent. Set the connection's Base URL to the address the service redirects to"
@@ -192,7 +192,7 @@ def not_followed(spec: Any, target: str) -> ModelRedConfigurationError:
 
 
 def check_api_key(raw: Any) -> str:
-    """The stripped key if it has the shape of a ModelRed key; the error never shows any of it.
+    """Return the stripped key if it has the shape of a ModelRed key; the error never shows any of it.
 
     A key is ``mr_`` and at least 9 more characters, all printable ASCII without spaces: a key with
     a line break or a non-Latin-1 character could not travel in a header anyway, and would get past
@@ -355,7 +355,7 @@ CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
 
 
 def resolve_ca_bundle(extra: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The CA bundle file both transports use, or None for certifi's; a missing file is an error."""
+    """Return the CA bundle file both transports use, or None for certifi's; a missing file is an error."""
     source, path = ("connection extra 'ca_bundle'", extra) if extra else (None, None)
     if path is None:
         for name in CA_ENV_VARS:
@@ -374,7 +374,7 @@ def resolve_ca_bundle(extra: str | None, environ: Mapping[str, str] = os.environ
 
 
 def resolve_proxy(origin: str) -> str | None:
-    """The proxy for ``origin`` from the environment, for both transports; None for a direct connection.
+    """Return the proxy for ``origin`` from the environment, for both transports (None: direct).
 
     ``HTTPS_PROXY``/``HTTP_PROXY`` by the origin's scheme, else ``ALL_PROXY`` (any case, as curl
     reads them); ``NO_PROXY`` bypasses; a loopback origin (the emulator) is never proxied.
@@ -407,8 +407,7 @@ def _extras(conn: Any) -> dict[str, Any]:
 
 
 def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSettings:
-    """Validate an Airflow ``Connection`` into :class:`ConnectionSettings`; masks the key first
-    (``mask=False``: the async caller masks it with :func:`amask_key` itself)."""
+    """Validate a ``Connection`` into :class:`ConnectionSettings`; mask the key (unless ``mask=False``)."""
     raw_key = getattr(conn, "password", None)
     if isinstance(raw_key, str) and raw_key.strip():
         if mask:

@@ -106,7 +106,7 @@ class ModelRedHook(BaseHook):
         return self._settings
 
     async def asettings(self) -> ConnectionSettings:
-        """The settings, read with ``BaseHook.aget_connection`` (safe on the triggerer's loop)."""
+        """Read the settings with ``BaseHook.aget_connection`` (safe on the triggerer's loop)."""
         if self._settings is None:
             conn = await self.aget_connection(self.modelred_conn_id)
             if isinstance(conn.password, str) and conn.password.strip():
@@ -134,7 +134,7 @@ class ModelRedHook(BaseHook):
         return self._async
 
     def get_conn(self) -> Any:
-        """The hook's ``requests.Session`` (keep-alive; auth headers are added per request)."""
+        """Return the hook's ``requests.Session`` (keep-alive; auth headers are added per request)."""
         return self._transport.session
 
     def close(self) -> None:
@@ -172,7 +172,7 @@ class ModelRedHook(BaseHook):
         return f"{settings.dashboard}/assessments/{quote(str(assessment_id), safe='')}"
 
     def assessment_url(self, assessment_id: str) -> str:
-        """The assessment's page in the ModelRed dashboard (``dashboard_url`` extra, default the origin)."""
+        """Return the assessment's page in the dashboard (``dashboard_url`` extra, default the origin)."""
         return self._url(self.settings, assessment_id)
 
     # ------------------------------------------------------------------ models and probes
@@ -190,7 +190,7 @@ class ModelRedHook(BaseHook):
         )
 
     def get_model(self, identifier: str) -> Model:
-        """A model by database id or slug; on 404 falls back to the list and matches ``modelId``."""
+        """Get a model by database id or slug; on 404, fall back to the list and match ``modelId``."""
         spec = endpoints.get_model(identifier)
         try:
             payload = self._transport.call(spec)
@@ -250,8 +250,7 @@ class ModelRedHook(BaseHook):
         return model, True
 
     def delete_model(self, identifier: str) -> bool:
-        """Delete a model (``DELETE /api/models/{id}``, by database id or slug: a slug is resolved first).
-        Returns False when it was already gone (404), True when deleted."""
+        """Delete a model by database id or slug (resolved first); False when already gone (404)."""
         spec = endpoints.delete_model(identifier)  # checks the identifier before any request
         try:
             spec = endpoints.delete_model(self.get_model(identifier).id)  # the contract deletes by id
@@ -268,14 +267,16 @@ class ModelRedHook(BaseHook):
     def list_probes(
         self, category: str | None = None, severity: str | None = None, tier: str | None = None
     ) -> ProbeIndex:
-        """The probe catalogue of the resources API (probe keys are what ``test_types`` takes), every
-        page; named like the other ``list_*`` calls. The :class:`ProbeIndex` iterates over its probes."""
+        """List the probe catalogue of the resources API, every page (as :meth:`get_probes`).
+
+        Named like the other ``list_*`` calls. The :class:`ProbeIndex` iterates over its probes.
+        """
         return self.get_probes(category, severity, tier)
 
     def get_probes(
         self, category: str | None = None, severity: str | None = None, tier: str | None = None
     ) -> ProbeIndex:
-        """The probe catalogue of the resources API (probe keys are what ``test_types`` takes).
+        """Get the probe catalogue of the resources API (probe keys are what ``test_types`` takes).
 
         The documented name since the first release (ARCHITECTURE.md); :meth:`list_probes` is the same call.
         """
@@ -456,8 +457,7 @@ class ModelRedHook(BaseHook):
         return {ref for ref in (model, found.id, found.model_id) if ref}
 
     def find_launched(self, intent: dict[str, Any], *, settle: bool = True) -> Assessment | None:
-        """The assessment that the launch recorded as ``intent`` (see ``create_assessment(on_intent=)``)
-        created, or None when it created none.
+        """Find what the launch recorded as ``intent`` (``create_assessment(on_intent=)``) created, or None.
 
         The rule of ``create_assessment``'s own lookup (``hooks/_create.py``): same model, same probe
         set, created after the launch started (less the clock skew), not among the ids listed before
@@ -534,7 +534,7 @@ class ModelRedHook(BaseHook):
         *,
         deadline: float | None = None,
     ) -> Assessment:
-        """The assessment now (status, progress, report once COMPLETED), with its dashboard URL.
+        """Get the assessment now (status, progress, report once COMPLETED), with its dashboard URL.
 
         ``deadline`` (epoch seconds): no request or retry of this call runs past it.
         """
@@ -590,8 +590,11 @@ class ModelRedHook(BaseHook):
     def _cancelling(
         self, assessment_id: str, api_generation: ApiGeneration, settings: ConnectionSettings
     ) -> Iterator[endpoints.RequestSpec]:
-        """The cancel request of both sides: the resources API refuses before any request; a 403 of
-        the ``PATCH`` becomes :class:`ModelRedNotAllowedForApiKeyError`. Both say to use the UI."""
+        """Yield the cancel request of either side; both refusals say to use the UI.
+
+        The resources API refuses before any request; a 403 of the ``PATCH`` becomes
+        :class:`ModelRedNotAllowedForApiKeyError`.
+        """
         endpoints.get_assessment(assessment_id)  # validates the id
         advice = f"cancel assessment {assessment_id} in the ModelRed UI: {self._url(settings, assessment_id)}"
         if ApiGeneration(api_generation) is ApiGeneration.RESOURCES:
@@ -633,8 +636,11 @@ class ModelRedHook(BaseHook):
     def _assessment_from(
         self, payload: Any, spec: endpoints.RequestSpec, settings: ConnectionSettings
     ) -> tuple[Callable[[], Assessment], bool]:
-        """The one reading of a ``get_assessment`` answer (sync and async): a builder of the
-        assessment (with its dashboard URL), and whether it carries a report (heavy to build)."""
+        """Read a ``get_assessment`` answer (sync and async), the one way.
+
+        Returns a builder of the assessment (with its dashboard URL), and whether it carries a report
+        (heavy to build).
+        """
         obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
 
         def build() -> Assessment:
@@ -652,9 +658,10 @@ class ModelRedHook(BaseHook):
         retry: bool = True,
         until_listed: Collection[str] = (),
     ) -> list[Assessment]:
-        """Async: the newest assessments, newest first, every status (resources: one request with
-        ``limit``; v2: whole pages of ``endpoints.V2_PAGE_SIZE`` until ``limit`` items, the last page,
-        or every id in ``until_listed`` was listed).
+        """Async: the newest assessments, newest first, every status.
+
+        Resources: one request with ``limit``; v2: whole pages of ``endpoints.V2_PAGE_SIZE`` until
+        ``limit`` items, the last page, or every id in ``until_listed`` was listed.
 
         ``report=False``: the items' reports are not read (what a waiting trigger needs); ``retry=False``:
         each request is sent once and its failure raised at once (the shared stream's rule: its
@@ -695,8 +702,10 @@ class ModelRedHook(BaseHook):
         operation: str,
         settings: ConnectionSettings,
     ) -> None:
-        """Parse a listed page into ``found`` (the first of an id wins), :data:`PARSE_SLICE` items at a
-        time, handing the loop back between slices: a long answer must not hold it in one go."""
+        """Parse a listed page into ``found`` (the first of an id wins), :data:`PARSE_SLICE` at a time.
+
+        The loop is handed back between slices: a long answer must not hold it in one go.
+        """
         for start in range(0, len(items), PARSE_SLICE):
             if start:
                 await asyncio.sleep(0)
@@ -707,11 +716,12 @@ class ModelRedHook(BaseHook):
     async def alist_unfinished_assessments(
         self, *, report: bool = False, retry: bool = False, concurrency: int = 4
     ) -> list[Assessment]:
-        """Async, v2 only: every QUEUED and RUNNING assessment (``status=`` filter, every page of
-        ``endpoints.V2_PAGE_SIZE``): what a group of waiting triggers needs, however many finished ones
-        the organisation has. Page 1 of each status first, then the other pages, ``concurrency`` at a
-        time. An assessment that changes status while the pages are read may be missed or seen twice
-        (pages shift): a caller reads a waiting one it did not see with its own GET.
+        """Async, v2 only: every QUEUED and RUNNING assessment (``status=`` filter, every page).
+
+        What a group of waiting triggers needs, however many finished ones the organisation has; pages of
+        ``endpoints.V2_PAGE_SIZE``. Page 1 of each status first, then the other pages, ``concurrency`` at a
+        time. An assessment that changes status while the pages are read may be missed or seen twice (pages
+        shift): a caller reads a waiting one it did not see with its own GET.
 
         ``report``/``retry`` as in :meth:`alist_assessments`; parsed in slices of :data:`PARSE_SLICE`.
         """
@@ -748,10 +758,11 @@ class ModelRedHook(BaseHook):
         deadline: float | None = None,
         retry: bool = True,
     ) -> tuple[Assessment, dict[str, Any] | None]:
-        """Async :meth:`aget_assessment`, bounded: the assessment, and the object the server sent (report
-        included, every string scrubbed of the key) when the answer is at most ``max_bytes``. A larger
-        answer is not read past ``max_bytes``: it is read again without its report (``report=False``)
-        and the object is None.
+        """Async :meth:`aget_assessment`, bounded: the assessment, and the server's object if small.
+
+        The object (report included, every string scrubbed of the key) when the answer is at most
+        ``max_bytes``. A larger answer is not read past ``max_bytes``: it is read again without its
+        report (``report=False``) and the object is None.
 
         What a trigger polls with, so that its final event can carry the assessment and the task
         resumes without a GET; a larger report is left to the GET at resume. ``retry`` as in
@@ -777,8 +788,7 @@ class ModelRedHook(BaseHook):
     def assessment_from_object(
         self, obj: dict[str, Any], api_generation: ApiGeneration = ApiGeneration.RESOURCES
     ) -> Assessment:
-        """The :class:`Assessment` (with its dashboard URL) of an object :meth:`aget_assessment_within`
-        returned: read by the same parser as :meth:`get_assessment`'s answer."""
+        """Read an object :meth:`aget_assessment_within` returned, as :meth:`get_assessment` does."""
         generation = ApiGeneration(api_generation)
         parsed = parsing.parse_assessment(obj, generation, "get assessment")
         return self._with_url(parsed, self.settings)
@@ -852,8 +862,9 @@ class ModelRedHook(BaseHook):
         *,
         delay: float = 0.0,
     ) -> dict[str, Any]:
-        """Wait in process, with the one wait loop (``waiting.loop.poll_until_done``, the trigger's too):
-        sleep ``delay``, read, let ``policy`` decide; its final event.
+        """Wait in process with the one wait loop: sleep ``delay``, read, let ``policy`` decide.
+
+        The loop is ``waiting.loop.poll_until_done``, the trigger's too; the result is its final event.
 
         Used by :meth:`wait_for_assessment` and by the operator's in-process wait. Reads go through the
         sync transport in a worker thread, each with ``policy.deadline``; each pause is capped by the
@@ -908,8 +919,10 @@ class ModelRedHook(BaseHook):
 
 
 def _registration_differences(existing: Model, body: dict[str, Any]) -> list[str]:
-    """How an existing model differs from a registration's body (never a providerConfig secret:
-    only the provider, the display name and the config's model name are compared and named)."""
+    """Name how an existing model differs from a registration's body (never a providerConfig secret).
+
+    Only the provider, the display name and the config's model name are compared and named.
+    """
     differences = []
     if existing.provider != body.get("provider"):
         differences.append(f"provider {existing.provider!r}, not {body.get('provider')!r}")
@@ -923,7 +936,7 @@ def _registration_differences(existing: Model, body: dict[str, Any]) -> list[str
 
 
 def _diagnose(err: ModelRedError, origin: str) -> str:
-    """A connection-test message for an error (built from our words and the server's, never the key)."""
+    """Word a connection-test message for an error (our words and the server's, never the key)."""
     if isinstance(err, ModelRedAuthenticationError):
         return f"ModelRed rejected the API key (HTTP 401: {err.message}). Check the API Key field."
     if isinstance(err, ModelRedForbiddenError) and err.plan_limit:

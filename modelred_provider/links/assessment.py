@@ -22,8 +22,10 @@ _PUSHED_ATTRS = ("_launched_id", "_watched_id")
 
 
 def _may_have_pushed(operator: Any, ti: Any) -> bool:
-    """Whether the task can have pushed ``assessment_url``: reading an XCom that does not exist makes
-    Airflow log ``[error] XCom not found``, a false alarm after a failure before the launch.
+    """Whether the task can have pushed ``assessment_url``.
+
+    Reading an XCom that does not exist makes Airflow log ``[error] XCom not found``, a false alarm
+    after a failure before the launch.
 
     In the worker, Airflow builds the link when the task ends, with the running task instance: the
     task pushed the ids if it says so, or if this try resumed from a deferral (it defers only after
@@ -40,8 +42,7 @@ def _may_have_pushed(operator: Any, ti: Any) -> bool:
 
 
 class ModelRedAssessmentLink(BaseOperatorLink):
-    """Reads the URL the task pushed to XCom under ``assessment_url``; empty, quietly, when there is
-    no assessment (the task failed before launching or before finding it)."""
+    """The URL the task pushed to XCom as ``assessment_url``; empty, quietly, without an assessment."""
 
     name = "ModelRed Assessment"
 

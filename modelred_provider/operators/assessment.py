@@ -257,7 +257,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     # --- validation ---------------------------------------------------------------------------
 
     def _validate(self, *, at_parse: bool) -> None:
-        """Static mistakes fail at DAG parse; templated values are checked again when the task runs."""
+        """Check the parameters: static mistakes fail at DAG parse, templated values when the task runs."""
         check_identifier(self.model, "model")
         chosen = [
             name
@@ -311,7 +311,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         *,
         baseline: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The summary, and with ``report_path`` the full report kept (before any gate failure is raised)."""
+        """Return the summary; with ``report_path``, keep the full report (before a gate failure raises)."""
         summary = super()._publish(context, assessment, verdict, baseline=baseline)
         if self.report_path:
             from modelred_provider.operators.report import build_report, write_report
@@ -327,9 +327,12 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     # --- OpenLineage (apache-airflow-providers-openlineage calls these after the task) --------------
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The assessed model as an input dataset (namespace ``modelred://<host>`` of the connection's
-        origin, name the model's slug) and the run facet ``modelred_assessment`` (assessment id, status,
-        score, risk level, gate verdict and reasons, baseline, URL). Imports the provider only here."""
+        """Return the assessed model as an input dataset and the run facet ``modelred_assessment``.
+
+        Dataset: namespace ``modelred://<host>`` of the connection's origin, name the model's slug. Facet:
+        assessment id, status, score, risk level, gate verdict and reasons, baseline, URL. Imports the
+        provider only here.
+        """
         from modelred_provider.operators.lineage import lineage_of
 
         summary = getattr(self, "_lineage_summary", None)
@@ -340,7 +343,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         )
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
-        """The same on failure: a failed gate's verdict and reasons are in the facet."""
+        """Return the same on failure: a failed gate's verdict and reasons are in the facet."""
         return self.get_openlineage_facets_on_complete(task_instance)
 
     # --- run ----------------------------------------------------------------------------------
@@ -473,7 +476,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         return None
 
     def _stored_assessment(self, saved: dict[str, Any]) -> Assessment | None:
-        """The assessment whose id an earlier try stored (None: another model's, or gone)."""
+        """Get the assessment whose id an earlier try stored (None: another model's, or gone)."""
         assessment_id = str(saved["assessment_id"])
         if saved.get("model") != self.model:
             self.log.info(
@@ -493,7 +496,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             return None
 
     def _adopt_launch(self, store: Any, saved: dict[str, Any]) -> Assessment | None:
-        """An earlier try stopped during its launch: what that launch created, if anything.
+        """Find what the launch of an earlier try that stopped during it created, if anything.
 
         A failed lookup raises (this try fails; the next reads the record again): launching without
         knowing could leave two assessments.
@@ -526,7 +529,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         return found
 
     def _forget(self, context: Context) -> None:
-        """The outcome is final (success or gate verdict): a cleared-and-rerun task launches anew."""
+        """Drop the stored assessment id: the outcome is final, so a cleared-and-rerun task launches anew."""
         store = context.get("task_state_store")
         if store is not None:
             store.delete(STATE_KEY)

@@ -1,5 +1,6 @@
-"""What the operator and the sensor share: waiting (deferred or in process), which exception each way
-an assessment ends raises, the quality gate, the summary, XCom and the asset event.
+"""What the operator and the sensor share: the wait, its exceptions, gate, summary, XCom, asset event.
+
+The wait runs deferred or in process; each way an assessment can end raises its own exception.
 
 Both classes mix :class:`AssessmentCompletionMixin` in before ``BaseOperator``/``BaseSensorOperator``,
 so the DAG processor imports this module for every DAG file: at module level it imports only the XCom
@@ -73,8 +74,10 @@ class AssessmentCompletionMixin:
     def _deadline(
         self, context: Context, timeout: float | None, *, from_try_start: bool = False
     ) -> float | None:
-        """Absolute epoch seconds: ``timeout`` from now (the sensor: from the start of the try), capped
-        by the end of the task's ``execution_timeout``."""
+        """Return the deadline in epoch seconds: ``timeout`` from now, capped by ``execution_timeout``.
+
+        The sensor counts from the start of the try.
+        """
         ti = context.get("ti")
         start = getattr(ti, "start_date", None)
         origin = start.timestamp() if (from_try_start and start is not None) else time.time()
@@ -93,8 +96,10 @@ class AssessmentCompletionMixin:
         poll_interval: float,
         deadline: float | None,
     ) -> Any:
-        """Finish now if terminal; else defer to the trigger or wait here (``hook.wait_until_done``: the
-        one wait loop the trigger runs too, on the same policy). Returns the summary."""
+        """Finish now if terminal; else defer to the trigger or wait here. Return the summary.
+
+        Waiting here is ``hook.wait_until_done``: the one wait loop the trigger runs too, on the same policy.
+        """
         from modelred_provider.waiting.policy import PollPolicy
 
         policy = PollPolicy(
@@ -149,8 +154,10 @@ class AssessmentCompletionMixin:
             return None
 
     def _carried(self, event: dict[str, Any]) -> Assessment | None:
-        """The final assessment the trigger's event carries (``assessment``: the server's object, when
-        small enough), read by the hook's parser: no GET at resume. None: read it with :meth:`_fetch`."""
+        """Read the final assessment the trigger's event carries: no GET at resume.
+
+        ``assessment`` is the server's object, when small enough. None: read it with :meth:`_fetch`.
+        """
         carried = event.get("assessment")
         if not isinstance(carried, dict):
             return None
@@ -162,10 +169,11 @@ class AssessmentCompletionMixin:
             return None
 
     def _model_label(self, assessment: Assessment) -> str | None:
-        """The model as the summary, the log, the asset event and the alerts name it: its slug.
+        """Name the model as the summary, the log, the asset event and the alerts do: its slug.
 
         The assessment carries the model's database id (``mdl_...``); it is resolved to the slug once
-        (a GET of the model, cached on the task), the same name the operator was given."""
+        (a GET of the model, cached on the task), the same name the operator was given.
+        """
         return self._resolve_slug(assessment.model_id)
 
     def _resolve_slug(self, ref: str | None) -> str | None:
@@ -182,11 +190,11 @@ class AssessmentCompletionMixin:
         return cache[ref]
 
     def _alert_model(self, assessment: Assessment | None) -> str | None:
-        """The model an alert names; the operator knows it without the assessment."""
+        """Name the model for an alert; the operator knows it without the assessment."""
         return self._model_label(assessment) if assessment is not None else None
 
     def _timeout_limit(self) -> str:
-        """The limit that passed, as an alert says it: ``4 s (timeout)``."""
+        """Name the limit that passed, as an alert says it: ``4 s (timeout)``."""
         limits = []
         timeout = getattr(self, "timeout", None)
         if timeout is not None:
@@ -200,7 +208,7 @@ class AssessmentCompletionMixin:
         return f"{seconds:g} s ({name})"
 
     def _api_generation(self) -> ApiGeneration:
-        """The API generation of the assessment (the operator: from its parameters; the sensor: its own)."""
+        """Return the assessment's API generation (the operator: from its parameters; the sensor: its own)."""
         raise NotImplementedError
 
     def _finish(self, context: Context, event: dict[str, Any]) -> Any:
@@ -281,8 +289,10 @@ class AssessmentCompletionMixin:
     def _regression(
         self, assessment: Assessment, verdict: GateVerdict
     ) -> tuple[GateVerdict, dict[str, Any] | None]:
-        """``verdict`` combined with the regression gate's, and what the summary says of the baseline
-        (``None`` without regression criteria). A baseline that cannot be read fails the gate."""
+        """Combine ``verdict`` with the regression gate's; return it and the summary's baseline entry.
+
+        The entry is ``None`` without regression criteria. A baseline that cannot be read fails the gate.
+        """
         from modelred_provider.operators.gate import (
             BASELINE_EXPLICIT,
             BASELINE_LATEST,
@@ -326,7 +336,7 @@ class AssessmentCompletionMixin:
         return combine(verdict, part), info
 
     def _latest_baseline(self, assessment: Assessment) -> Assessment | None:
-        """The newest earlier COMPLETED assessment of the same model and probe set, from ModelRed's list."""
+        """Find the newest earlier COMPLETED assessment of the same model and probe set in ModelRed's list."""
         from modelred_provider.api.models import AssessmentStatus
         from modelred_provider.operators.gate import pick_baseline
 
@@ -381,8 +391,11 @@ class AssessmentCompletionMixin:
         ti.xcom_push(key=XCOM_ASSESSMENT_URL, value=self._url(assessment))
 
     def _emit_asset_event(self, context: Context, summary: dict[str, Any]) -> None:
-        """Only for a pass. With ``fail_on_gate=False`` the task's outlet is an alias (a task that
-        succeeds emits its outlets' events), so the asset's event is added only here."""
+        """Add the asset's event, only for a pass.
+
+        With ``fail_on_gate=False`` the task's outlet is an alias (a task that succeeds emits its outlets'
+        events), so the asset's event is added only here.
+        """
         if self.asset is None:
             return
         extra = {
@@ -400,10 +413,10 @@ class AssessmentCompletionMixin:
             context["outlet_events"][self.asset].extra = extra
 
     def _forget(self, context: Context) -> None:
-        """Hook for the operator: drop the stored assessment id once the outcome is final."""
+        """Drop the stored assessment id once the outcome is final (a hook: only the operator stores one)."""
 
     def _on_timeout(self, assessment_id: str, message: str) -> None:
-        """The operator cancels the assessment it launched; the sensor leaves it alone."""
+        """Cancel the assessment the operator launched; the sensor leaves it alone."""
         if self.cancel_on_kill:
             self._cancel(assessment_id, "it timed out")
 
@@ -434,7 +447,7 @@ class AssessmentCompletionMixin:
 
 
 def reason_of(event: Any) -> TerminationReason:
-    """The reason a wait's event carries; a malformed event (never one of ours) fails the task clearly."""
+    """Return the reason a wait's event carries; a malformed one (never ours) fails the task clearly."""
     from modelred_provider.exceptions import ModelRedAssessmentError
     from modelred_provider.waiting.outcome import parse_reason
 

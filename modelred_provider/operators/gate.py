@@ -1,4 +1,4 @@
-"""The quality gate: does a finished assessment meet the bar to ship the model?
+"""The quality gate: whether a finished assessment meets the bar to ship the model.
 
 Pure functions over :class:`~modelred_provider.api.models.Report`; used by the operator and the sensor
 when a task ends (never at DAG parse: the parameter checks are in
@@ -44,6 +44,8 @@ _UNKNOWN = "unknown"
 
 @dataclass(frozen=True)
 class GateVerdict:
+    """Whether the gate passed, and why not."""
+
     passed: bool
     reasons: list[str] = field(default_factory=list)
 
@@ -185,8 +187,9 @@ def _bucket(severity: Any) -> str:
 
 
 def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEVERITIES) -> dict[str, int]:
-    """Vulnerabilities counted by severity; every known severity is present (0 when none), and
-    ``"unknown"`` too when some have a missing or unknown severity.
+    """Count vulnerabilities by severity; every known severity is present (0 when none).
+
+    ``"unknown"`` is there too when some have a missing or unknown severity.
 
     Three sources, each a lower bound of the same number, so the highest count per severity wins
     (none can hide what another shows, and nothing is counted twice): the vulnerability items, the
@@ -212,7 +215,7 @@ def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEV
 
 
 def _unknown_severities(report: Report | None) -> list[str | None]:
-    """The distinct missing (``None``) or unknown severity spellings in ``report``, for messages."""
+    """List the distinct missing (``None``) or unknown severity spellings in ``report``, for messages."""
     if report is None:
         return []
     seen = [v.severity for v in report.vulnerabilities]
@@ -231,10 +234,12 @@ def _probe_set(assessment: Assessment) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def pick_baseline(current: Assessment, listed: Iterable[Assessment]) -> Assessment | None:
-    """The regression baseline of ``current`` among ``listed``: the newest COMPLETED assessment of
-    the same model (database id) and the same probe set (probe keys and probe packs), created before
-    ``current``. An assessment whose creation time or model is unknown cannot be shown to be one, so
-    it is never chosen; ``None`` when there is none."""
+    """Pick the regression baseline of ``current`` among ``listed``; ``None`` when there is none.
+
+    The newest COMPLETED assessment of the same model (database id) and the same probe set (probe keys
+    and probe packs), created before ``current``. An assessment whose creation time or model is unknown
+    cannot be shown to be one, so it is never chosen.
+    """
     if current.created_at is None or not current.model_id:
         return None
     wanted = _probe_set(current)
@@ -254,7 +259,9 @@ def pick_baseline(current: Assessment, listed: Iterable[Assessment]) -> Assessme
 
 def _critical_findings(report: Report, *, unknown_counts: bool) -> set[str]:
     """Probe keys with a critical finding (a critical vulnerability or a failing critical probe).
-    ``unknown_counts``: a finding of missing or unknown severity counts too (it could be critical)."""
+
+    ``unknown_counts``: a finding of missing or unknown severity counts too (it could be critical).
+    """
 
     def counts(severity: Any) -> bool:
         bucket = _bucket(severity)
@@ -303,8 +310,10 @@ class RegressionGate:
         chosen: str | None = None,
         unusable: bool = False,
     ) -> tuple[GateVerdict, dict[str, Any]]:
-        """The verdict and what the summary says of the baseline (``missing``: why there is none;
-        ``unusable``: a baseline was asked for but cannot be used, which fails whatever ``require_baseline``).
+        """Return the verdict and what the summary says of the baseline.
+
+        ``missing``: why there is none; ``unusable``: a baseline was asked for but cannot be used, which
+        fails whatever ``require_baseline``.
 
         Fails closed: no report, a score that is not a number (either side), a baseline that is not
         COMPLETED or has no report, or a report whose vulnerabilities cannot be counted fail the

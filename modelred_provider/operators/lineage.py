@@ -1,5 +1,4 @@
-"""OpenLineage for the assessment operator: the assessed model as an input dataset, the assessment's
-outcome as a custom run facet.
+"""OpenLineage for the assessment operator: the model as input dataset, the outcome as a run facet.
 
 Imported only by ``ModelRedAssessmentOperator.get_openlineage_facets_on_complete`` / ``_on_failure``,
 which apache-airflow-providers-openlineage's listener calls after the task; never at DAG parse, and
@@ -58,7 +57,7 @@ def dataset_namespace(origin: str) -> str:
 def lineage_of(
     model: str, origin: str, summary: dict[str, Any] | None, assessment_id: str | None
 ) -> OperatorLineage:
-    """The task's lineage: the model as input; the run facet from the summary (only the id before one)."""
+    """Build the task's lineage: the model as input; the run facet from the summary (or just the id)."""
     summary = summary or {}
     gate = summary.get("gate") or {}
     baseline = summary.get("baseline") or {}

@@ -104,7 +104,7 @@ class ModelRedRegisterModelOperator(BaseOperator):
         self.modelred_conn_id = modelred_conn_id
 
     def _credentials(self) -> tuple[dict[str, Any], list[str]]:
-        """The connection's part of ``providerConfig``, and every secret value in it (to mask/scrub)."""
+        """Read the connection's part of ``providerConfig``, and every secret value in it (to mask/scrub)."""
         if self.provider_conn_id is None:
             return {}, []
         from airflow.sdk import BaseHook

@@ -60,7 +60,7 @@ def _probe(probe: ProbeResult) -> dict[str, Any]:
 
 
 def build_report(assessment: Assessment, summary: dict[str, Any]) -> dict[str, Any]:
-    """The JSON document: ``{format, summary, probes, failing_probes, vulnerabilities, severity_counts}``.
+    """Build the document: ``{format, summary, probes, failing_probes, vulnerabilities, severity_counts}``.
 
     ``probes`` holds every probe result, ``failing_probes`` those with failed cases in full (worst
     first, as in the summary), ``vulnerabilities`` every vulnerability (``probe, severity, description,
@@ -112,9 +112,11 @@ def _table(headers: list[str], rows: list[list[Any]], empty: str) -> str:
 
 
 def pass_rate_svg(rates: dict[str, Any], *, width: int = 460) -> str:
-    """Inline SVG, one horizontal bar per category and its pass rate (0..100 %): the report page's chart
-    and the Airflow UI tab's. Green from 90 %, amber from 70 %, red below; a rate that is not a number in
-    0..100 shows as ``n/a`` with no bar. Every text escaped."""
+    """Inline SVG, one bar per category and its pass rate (0..100 %): the report page's and UI tab's chart.
+
+    Green from 90 %, amber from 70 %, red below; a rate that is not a number in 0..100 shows as ``n/a``
+    with no bar. Every text escaped.
+    """
     if not rates:
         return "<p class='empty'>No category has results.</p>"
     label_w, bar_h, gap = 170, 16, 8
@@ -257,9 +259,11 @@ def render_html(document: dict[str, Any]) -> str:
 
 
 def write_report(document: dict[str, Any], report_path: Any, *, conn_id: str | None = None) -> dict[str, str]:
-    """Write ``report.json`` and ``report.html`` under ``report_path`` (a URL such as
-    ``s3://bucket/modelred/run-1`` or an ``ObjectStoragePath``); ``conn_id`` is the Airflow connection
-    of the object storage (e.g. an ``aws`` connection). Returns ``{"json": url, "html": url}``."""
+    """Write ``report.json`` and ``report.html`` under ``report_path``; return ``{"json": url, "html": url}``.
+
+    ``report_path``: a URL such as ``s3://bucket/modelred/run-1`` or an ``ObjectStoragePath``;
+    ``conn_id``: the Airflow connection of the object storage (e.g. an ``aws`` connection).
+    """
     from airflow.sdk import ObjectStoragePath
 
     if isinstance(report_path, ObjectStoragePath):
@@ -281,6 +285,6 @@ def write_report(document: dict[str, Any], report_path: Any, *, conn_id: str | N
 
 
 def _url(path: Any) -> str:
-    """The file's URL without the connection id Airflow writes into ``str()`` (``s3://conn@bucket/...``)."""
+    """Return the file's URL without the connection id ``str()`` holds (``s3://conn@bucket/...``)."""
     protocol = path.protocol or "file"
     return f"{protocol}://{path.path}"

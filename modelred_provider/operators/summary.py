@@ -47,7 +47,7 @@ def build_summary(
     baseline: dict[str, Any] | None = None,
     airflow_task: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON summary. ``gate`` is ``None`` when the task did not wait for the result.
+    """Build the JSON summary; ``gate`` is ``None`` when the task did not wait for the result.
 
     ``baseline`` is what the regression gate compared with (``None`` without regression criteria):
     ``{assessment_id, chosen, score, risk_level, completed_at, score_drop, new_critical, note}``.
@@ -89,7 +89,7 @@ def build_summary(
 
 
 def render_report(assessment: Assessment, summary: dict[str, Any], *, limit: int = 5) -> str:
-    """A short human-readable report: score, risk, failing probes, worst vulnerabilities."""
+    """Render a short human-readable report: score, risk, failing probes, worst vulnerabilities."""
     report = assessment.report
     score = summary["score"]
     status = summary["status"]

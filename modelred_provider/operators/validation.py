@@ -1,5 +1,7 @@
-"""Checks of the operator's and sensor's parameters: run at DAG parse (static values) and again when
-the task runs (rendered templates). Pure and small: no dataclasses, no Airflow, nothing but constants.
+"""Checks of the operator's and sensor's parameters, at DAG parse and again when the task runs.
+
+Static values are checked at parse, rendered templates at run. Pure and small: no dataclasses, no
+Airflow, nothing but constants.
 
 Each check raises ``ValueError`` naming the parameter, the bad value and what to give instead.
 """
@@ -32,13 +34,16 @@ __all__ = [
 
 
 def is_templated(value: Any) -> bool:
-    """A value Airflow will render at run time; checking it at DAG parse would be premature."""
+    """Tell a value Airflow will render at run time: checking it at DAG parse would be premature."""
     return isinstance(value, str) and "{{" in value
 
 
 def as_list(value: Any, param: str) -> list[str] | None:
-    """A list of strings; a rendered template gives a string: a JSON list, the Python repr of a list
-    (what ``"{{ params.x }}"`` renders for a list param), or comma-separated values."""
+    """Read a list of strings, also from the string a rendered template gives.
+
+    That string is a JSON list, the Python repr of a list (what ``"{{ params.x }}"`` renders for a list
+    param), or comma-separated values.
+    """
     if value is None:
         return None
     if isinstance(value, str):
@@ -107,7 +112,7 @@ def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: A
 
 
 def check_flag(value: Any, param: str) -> bool:
-    """A real ``True``/``False``: ``"false"`` or ``0`` would read as a choice the author did not make."""
+    """Require a real ``True``/``False``: ``"false"`` or ``0`` would read as a choice not made."""
     if not isinstance(value, bool):
         raise ValueError(f"{param}={value!r} must be True or False.")
     return value
@@ -122,14 +127,14 @@ def check_regression_params(max_score_drop: Any, baseline_assessment_id: Any) ->
 
 
 def check_identifier(value: Any, param: str) -> str:
-    """A model slug/id or an assessment id: a string with something in it besides whitespace."""
+    """Check a model slug/id or an assessment id: a string with something in it besides whitespace."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{param}={value!r}: give a non-empty string (it may be a template).")
     return value
 
 
 def add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any] | None:
-    """The task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
+    """Return the task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
     if asset is None:
         return outlets
     current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
@@ -137,7 +142,7 @@ def add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any
 
 
 def gate_outlets(asset: Asset | None, fail_on_gate: Any, outlets: Any) -> tuple[Any, AssetAlias | None]:
-    """The task's outlets for ``asset``, and the alias its event goes through (operator and sensor).
+    """Return the task's outlets for ``asset``, and the alias its event goes through (operator and sensor).
 
     Airflow records an event for each outlet of a task that succeeds. With ``fail_on_gate=True`` only a
     pass succeeds, so the asset itself is the outlet. With ``False`` a failing model's task succeeds too:

@@ -34,7 +34,7 @@ _HEADERS = {
 
 
 def _readable_dag_ids(user: GetUserDep, session: SessionDep) -> set[str]:
-    """The DAG ids this user may read (what Airflow's own listings filter on)."""
+    """Return the DAG ids this user may read (what Airflow's own listings filter on)."""
     return set(get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session))
 
 
@@ -116,7 +116,7 @@ def history_json(
 def _task_report(
     session: Any, readable: set[str], dag_id: str, run_id: str, task_id: str, map_index: int
 ) -> tuple[_store.Run | None, list[_store.Run]]:
-    """A task instance's summary and its trend, or (None, []) for a DAG the user may not read."""
+    """Return a task instance's summary and its trend, or (None, []) for a DAG the user may not read."""
     if dag_id not in readable:
         return None, []
     return _store.task_report(session, dag_id, run_id, task_id, map_index)
@@ -155,7 +155,7 @@ def task_json(
 
 
 def create_app() -> FastAPI:
-    """The app the plugin mounts (built by the api-server on the first request)."""
+    """Build the app the plugin mounts (built by the api-server on the first request)."""
     app = FastAPI(title="ModelRed", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router)
     return app

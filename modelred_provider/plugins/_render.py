@@ -64,7 +64,7 @@ def page(title: str, body: str) -> str:
 
 
 def ti_link(base: str, run: Run) -> str:
-    """The task instance in Airflow's own UI (opened in the top window, not in the frame)."""
+    """Link the task instance in Airflow's own UI (opened in the top window, not in the frame)."""
     path = f"{base}/dags/{quote(run.dag_id, safe='')}/runs/{quote(run.run_id, safe='')}/tasks/"
     path += quote(run.task_id, safe="")
     if run.map_index >= 0:

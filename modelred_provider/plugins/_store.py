@@ -100,7 +100,7 @@ def _count(value: Any) -> int:
 
 
 def _link(value: Any) -> str | None:
-    """The assessment's page: http(s) only, without credentials, query or fragment."""
+    """Return the assessment's page: http(s) only, without credentials, query or fragment."""
     text = _text(value)
     if not text:
         return None
@@ -112,7 +112,7 @@ def _link(value: Any) -> str | None:
 
 
 def clean_summary(raw: Any) -> dict[str, Any] | None:
-    """The fields the pages show, typed; ``None`` when ``raw`` is not a summary."""
+    """Read the fields the pages show, typed; ``None`` when ``raw`` is not a summary."""
     if isinstance(raw, (str, bytes)):
         try:
             raw = json.loads(raw)
@@ -204,7 +204,7 @@ def history(
     limit: int = 1000,
     offset: int = 0,
 ) -> list[Run]:
-    """The newest summaries first, at most ``limit`` from ``offset``, of DAGs in ``readable``."""
+    """List the newest summaries first, at most ``limit`` from ``offset``, of DAGs in ``readable``."""
     if not readable:
         return []
     query = _base_query(readable)
@@ -218,7 +218,7 @@ def history(
 
 
 def facets(session: Session, readable: Collection[str]) -> tuple[list[str], list[str]]:
-    """The DAG ids and models that have summaries (for the filters), at most ``MAX_FACETS`` each."""
+    """List the DAG ids and models that have summaries (for the filters), at most ``MAX_FACETS`` each."""
     if not readable:
         return [], []
     where = (XComModel.key == SUMMARY_KEY, XComModel.dag_id.in_(sorted(readable)))
@@ -235,7 +235,7 @@ def facets(session: Session, readable: Collection[str]) -> tuple[list[str], list
 def task_report(
     session: Session, dag_id: str, run_id: str, task_id: str, map_index: int
 ) -> tuple[Run | None, list[Run]]:
-    """This task instance's summary and its model's summaries of the same task up to it (oldest first)."""
+    """Get this task instance's summary and its model's ones of the same task up to it (oldest first)."""
     query = _base_query([dag_id]).where(
         XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.map_index == map_index
     )

@@ -198,7 +198,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         return PokeReturnValue(True, self._finish(context, step.event))
 
     def _finish(self, context: Context, event: dict[str, Any]) -> Any:
-        """The shared completion, with the sensor's timeout/soft_fail semantics on top."""
+        """Run the shared completion, with the sensor's timeout/soft_fail semantics on top."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from modelred_provider.exceptions import ModelRedAssessmentError, ModelRedAssessmentSensorTimeout

@@ -1,5 +1,4 @@
-"""The emulator's ASGI app: one route table (also used to name counters), JSON errors, request guards and
-fault middleware."""
+"""The emulator's ASGI app: one route table (also naming counters), JSON errors, guards, fault middleware."""
 
 from __future__ import annotations
 
@@ -60,7 +59,7 @@ _TEMPLATES = [(compile_path(path)[0], path) for _, path, _ in _API_ROUTES]
 
 
 def route_template(method: str, path: str) -> str:
-    """The route template a path matches (``/api/assessments/{id}``), or the raw path when none does."""
+    """Return the route template a path matches (``/api/assessments/{id}``), else the raw path."""
     del method  # templates do not depend on the method; a wrong method still counts under its route
     for regex, template in _TEMPLATES:
         if regex.match(path):

@@ -68,7 +68,7 @@ OUTCOMES = ("pass", "fail", "low_score", "stuck")
 
 
 def stable_id(prefix: str, name: str) -> str:
-    """A deterministic, opaque-looking id (``prefix`` + 16 hex digits of a hash of ``name``)."""
+    """Make a deterministic, opaque-looking id (``prefix`` + 16 hex digits of a hash of ``name``)."""
     return prefix + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
@@ -96,8 +96,7 @@ def model_record(
     error: str | None = None,
     record_id: str | None = None,
 ) -> dict[str, Any]:
-    """A stored model: the wire fields plus ``organizationId`` and the default outcome (``_outcome``,
-    ``_error``). The one shape for seeded models, scenario-added models and ``POST /api/models``."""
+    """Build a stored model (seeded, scenario-added or posted): wire fields, org, ``_outcome``, ``_error``."""
     return {
         "id": record_id or stable_id("mdl_", model_id),
         "modelId": model_id,
@@ -117,7 +116,7 @@ def model_record(
 
 
 def seed_models() -> list[dict[str, Any]]:
-    """The seeded models as stored records (see :func:`model_record`)."""
+    """Return the seeded models as stored records (see :func:`model_record`)."""
     return [
         model_record(
             m["modelId"],
@@ -197,5 +196,5 @@ def seed_packs() -> list[dict[str, Any]]:
 
 
 def seed_imports() -> list[tuple[str, str, str]]:
-    """(importing org, pack id, importedAt)."""
+    """Return the seeded imports: (importing org, pack id, importedAt)."""
     return [(i["organizationId"], i["packId"], i["importedAt"]) for i in _seed()["imports"]]

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def exposure_warning(host: str) -> str | None:
-    """The warning to log when listening on ``host`` exposes the emulator beyond this machine, else None."""
+    """Return the warning to log when listening on ``host`` exposes the emulator beyond this machine."""
     if is_loopback_name(host):
         return None
     return (
@@ -53,7 +53,7 @@ def exposure_warning(host: str) -> str | None:
 
 
 def _counting_protocol(state: EmulatorState) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, counting each TCP connection it accepts (for connection-reuse checks)."""
+    """Make uvicorn's HTTP protocol count each TCP connection it accepts (for connection-reuse checks)."""
     base: type[asyncio.Protocol]
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base

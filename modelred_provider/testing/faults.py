@@ -77,6 +77,8 @@ _PROXY_REASONS = {
 
 @dataclass
 class Fault:
+    """An injected failure: ``kind`` for requests of ``method`` to ``path`` (``*`` matches any)."""
+
     method: str
     path: str
     kind: str
@@ -316,7 +318,7 @@ class FaultMiddleware:
         await self.apply(fault, scope, receive, send)
 
     def _chaos_fault(self, method: str, path: str) -> Fault | None:
-        """A random fault when the emulator's scenario sets ``chaos`` (counted as ``chaos <kind>``)."""
+        """Draw a random fault when the emulator's scenario sets ``chaos`` (counted as ``chaos <kind>``)."""
         state = getattr(getattr(self.app, "state", None), "emulator", None)
         draw: ChaosDraw | None = getattr(state, "chaos", None)
         if draw is None:

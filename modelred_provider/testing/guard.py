@@ -34,7 +34,7 @@ _CLOSE = {"connection": "close"}
 
 
 def _bare(name: str) -> str:
-    """A host name compared case-insensitively, without IPv6 brackets or a trailing dot."""
+    """Normalise a host name to compare case-insensitively, without IPv6 brackets or a trailing dot."""
     name = name.strip().lower()
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
@@ -57,7 +57,7 @@ def is_loopback_name(name: str) -> bool:
 
 
 def _host_of(header: str) -> str | None:
-    """The name part of a ``Host`` header value (``[::1]:8765`` -> ``[::1]``); None if malformed."""
+    """Return the name part of a ``Host`` header value (``[::1]:8765`` -> ``[::1]``); None if malformed."""
     header = header.strip()
     if header.startswith("["):
         end = header.find("]")

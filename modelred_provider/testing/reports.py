@@ -45,7 +45,7 @@ def build_report(
     outcome: str = "pass",
     score: float | None = None,
 ) -> dict[str, Any]:
-    """The report of a COMPLETED assessment of ``model_key`` with ``probes`` (catalogue records)."""
+    """Build the report of a COMPLETED assessment of ``model_key`` with ``probes`` (catalogue records)."""
     keys = sorted(p["key"] for p in probes)
     target = _target_score(model_key, keys, outcome, score)
     weak = outcome == "low_score" or target < 50

@@ -119,8 +119,10 @@ async def get_assessment(request: Request) -> JSONResponse:
 
 
 async def list_assessments(request: Request) -> JSONResponse:
-    """Newest first. ``limit`` caps the list (the SDK's only parameter); ``page``/``pageSize`` and ``status``
-    are accepted as well. Without ``limit`` or ``pageSize`` every visible assessment is returned."""
+    """List assessments, newest first; without ``limit`` or ``pageSize``, every visible one.
+
+    ``limit`` caps the list (the SDK's only parameter); ``page``/``pageSize`` and ``status`` work too.
+    """
     caller = authenticate(request)
     st = state_of(request)
     limit = q_int(request, "limit", 0, GEN) if request.query_params.get("limit") else None

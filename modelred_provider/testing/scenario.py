@@ -24,6 +24,8 @@ _ALLOWED_KEYS = {"outcome", "score", "error", "seconds", "provider", "displayNam
 
 @dataclass(frozen=True)
 class ModelScenario:
+    """What a scenario says of one model: its ``outcome`` and the details."""
+
     outcome: str
     score: float | None = None
     error: str | None = None
@@ -34,7 +36,7 @@ class ModelScenario:
 
 
 def read_scenario(source: str | Path | dict[str, Any] | None) -> dict[str, Any]:
-    """The scenario's JSON object (from a file path, or the dict itself); ``{}`` for None."""
+    """Read the scenario's JSON object (from a file path, or the dict itself); ``{}`` for None."""
     if source is None:
         return {}
     if isinstance(source, (str, Path)):
@@ -56,7 +58,7 @@ def read_scenario(source: str | Path | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def load_chaos(source: str | Path | dict[str, Any] | None) -> Chaos | None:
-    """The scenario's ``chaos`` setting, validated (None when it has none)."""
+    """Read the scenario's ``chaos`` setting, validated (None when it has none)."""
     return make_chaos(read_scenario(source).get("chaos"))
 
 

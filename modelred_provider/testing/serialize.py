@@ -11,7 +11,7 @@ __all__ = ["assessment_wire", "model_wire", "pack_wire", "probe_wire"]
 
 
 def model_wire(model: dict[str, Any]) -> dict[str, Any]:
-    """A Model (contract 1.3). Internal keys (leading ``_``) and ``providerConfig`` are never sent back."""
+    """Render a Model (contract 1.3); internal keys (leading ``_``) and ``providerConfig`` stay out."""
     return {k: v for k, v in model.items() if not k.startswith("_") and k != "providerConfig"}
 
 
@@ -30,7 +30,7 @@ def pack_wire(pack: dict[str, Any], imported_at: str | None = None) -> dict[str,
 def assessment_wire(
     state: EmulatorState, record: AssessmentRecord, *, initial: bool = False
 ) -> dict[str, Any]:
-    """An Assessment in both spellings (snake_case first, as the E2 SDK reads it, and camelCase).
+    """Render an Assessment in both spellings (snake_case first, as the E2 SDK reads it, and camelCase).
 
     ``initial`` renders the state at creation (QUEUED), which is what a create call answers.
     """

@@ -59,6 +59,8 @@ def iso(epoch: float) -> str:
 
 @dataclass
 class Snapshot:
+    """An assessment's state at one moment."""
+
     status: str
     progress: int
     completed_epoch: float | None
@@ -67,6 +69,8 @@ class Snapshot:
 
 @dataclass
 class AssessmentRecord:
+    """A stored assessment."""
+
     id: str
     generation: str
     model: dict[str, Any]
@@ -107,6 +111,8 @@ class AssessmentRecord:
 
 
 class EmulatorState:
+    """Everything the emulator holds: keys, organisations, models, assessments, scenario, faults."""
+
     def __init__(
         self,
         api_keys: Iterable[str],
@@ -166,8 +172,7 @@ class EmulatorState:
         self.model_slugs[record["modelId"]] = record["id"]
 
     def set_scenario(self, scenario: Any) -> None:
-        """Replace the scenario (a dict or a JSON file path). Assessments already created keep theirs.
-        Its ``chaos`` (or none) replaces the current one, with its random source reseeded."""
+        """Replace the scenario (dict or path) and its ``chaos`` (reseeded); made assessments keep theirs."""
         data = read_scenario(scenario)
         parsed = load_scenario(data)
         chaos = load_chaos(data)
@@ -193,15 +198,18 @@ class EmulatorState:
             self.scenario = resolved
 
     def member_orgs(self, api_key: str) -> tuple[str, ...]:
-        """The key's organisations, primary first: its ``key_orgs`` entry, else every org (org_acme first)."""
+        """Return the key's organisations, primary first: its ``key_orgs``, else all (org_acme first)."""
         bound = self.key_orgs.get(api_key)
         if bound is not None:
             return bound
         return (catalogue.ORG_ACME, *sorted(self.organizations - {catalogue.ORG_ACME}))
 
     def visible_orgs(self, api_key: str, header_org: str | None) -> frozenset[str]:
-        """The one organisation a request acts in: ``x-organization-id`` if the key is a member of it,
-        else the key's primary organisation (as v2 derives the org from the key)."""
+        """Return the one organisation a request acts in.
+
+        ``x-organization-id`` if the key is a member of it, else the key's primary organisation (as v2
+        derives the org from the key).
+        """
         member = self.member_orgs(api_key)
         if header_org:
             if header_org not in member:

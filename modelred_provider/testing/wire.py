@@ -32,6 +32,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Caller:
+    """An authenticated request's key and the organisations it sees."""
+
     api_key: str
     orgs: frozenset[str]
 
@@ -97,7 +99,7 @@ async def json_body(request: Request, generation: str) -> dict[str, Any]:
 
 
 def q_int(request: Request, name: str, default: int, generation: str, maximum: int | None = None) -> int:
-    """A positive integer query parameter (``page``/``pageSize`` arrive as strings), capped at ``maximum``."""
+    """Read a positive integer query parameter (``page``/``pageSize`` are strings), capped at ``maximum``."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -142,7 +144,7 @@ def q_choice(
 def page_envelope(
     items: Sequence[Any], page: int, page_size: int, *, success: bool, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """``{data: [...], page, pageSize, total, totalPages, pagination: {...}}`` (+ ``success`` on v2)."""
+    """Build ``{data: [...], page, pageSize, total, totalPages, pagination: {...}}`` (+ ``success`` on v2)."""
     total = len(items)
     total_pages = max(1, math.ceil(total / page_size))
     start = (page - 1) * page_size

@@ -120,8 +120,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
 
     # ------------------------------------------------------------------ shared: one poll per group
     def shared_stream_key(self) -> Hashable | None:
-        """Triggers of one connection, API generation and poll interval share one poll per interval;
-        None (each polls alone, ``run()``) below 1 s or with ``[modelred] shared_stream = False``."""
+        """Group triggers of one connection, generation and poll interval; None below 1 s or if turned off."""
         return shared.stream_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
 
     @classmethod
@@ -131,7 +130,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             yield item
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        """This trigger's one event, from what the group's rounds hand it (its own GET when asked)."""
+        """Yield this trigger's one event, from what the group's rounds hand it (its own GET when asked)."""
         async for event in self._events(shared_stream):
             yield event
 
@@ -152,11 +151,13 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         yield TriggerEvent(payload)
 
     async def _carry_assessment(self, hook: ModelRedHook, payload: dict[str, Any]) -> None:
-        """An assessment that ended (COMPLETED, FAILED, CANCELLED): the event carries it as the server
-        sent it, report included, when the answer is at most :data:`EVENT_ASSESSMENT_MAX_BYTES`, so the
-        task resumes without a GET. Larger, or unreadable now: no ``assessment`` key, and the task reads
-        it at resume as before. The last own GET read it already (``_read``); when a group's list told
-        the end instead, one more GET, sent once."""
+        """Attach an assessment that ended (COMPLETED, FAILED, CANCELLED) to the event as the server sent it.
+
+        Report included, when the answer is at most :data:`EVENT_ASSESSMENT_MAX_BYTES`, so the task
+        resumes without a GET. Larger, or unreadable now: no ``assessment`` key, and the task reads it at
+        resume as before. The last own GET read it already (``_read``); when a group's list told the end
+        instead, one more GET, sent once.
+        """
         if payload.get("reason") not in _CARRIED_REASONS:
             return
         carried, self._final = self._final, None
@@ -202,9 +203,11 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     async def _wait_alone(
         self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration
     ) -> dict[str, Any]:
-        """Standalone: the one wait loop (``waiting.loop.poll_until_done``, as in-process waits run it)
-        over this trigger's own GETs, ``step.delay`` apart (the first at once, or, after a group's
-        stream broke, at the next check the policy set)."""
+        """Standalone: the one wait loop over this trigger's own GETs, ``step.delay`` apart.
+
+        ``waiting.loop.poll_until_done``, as in-process waits run it; the first GET at once, or, after a
+        group's stream broke, at the next check the policy set.
+        """
         delay = 0.0
         if self._next_due is not None:
             delay = max(0.0, self._next_due - asyncio.get_running_loop().time())
@@ -220,8 +223,9 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         stream: AsyncIterator[Any],
         key: Hashable,
     ) -> dict[str, Any] | None:
-        """In a group: sleep until the group's round hands this trigger news (its assessment changed,
-        or the round could not see it: then one own GET at a paced slot), or the deadline.
+        """In a group: sleep until the group's round hands this trigger news, or the deadline.
+
+        News: its assessment changed, or the round could not see it (then one own GET at a paced slot).
 
         The first check is this trigger's own GET (paced), as standalone. After a failed own GET the
         policy's backoff holds: no GET before it is due. A broken stream (the group's loop ended)
@@ -290,9 +294,12 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     async def _fetch_own(
         self, hook: ModelRedHook, generation: ApiGeneration, deadline: float | None
     ) -> Assessment:
-        """This trigger's own GET. Bounded: a report larger than :data:`EVENT_ASSESSMENT_MAX_BYTES` is
-        not read (the answer is read again without it). Keeps the server's object of this read, which
-        the final event carries when this read ended the wait."""
+        """Read the assessment with this trigger's own GET, bounded.
+
+        A report larger than :data:`EVENT_ASSESSMENT_MAX_BYTES` is not read (the answer is read again
+        without it). Keeps the server's object of this read, which the final event carries when this
+        read ended the wait.
+        """
         self._final = None
         assessment, self._final = await hook.aget_assessment_within(
             self.assessment_id,
@@ -310,7 +317,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         *,
         seen: shared.Subscription | None = None,
     ) -> Step:
-        """This trigger's own GET (:meth:`_fetch_own`), fed to the policy's per-step helpers."""
+        """Read with this trigger's own GET (:meth:`_fetch_own`), fed to the policy's per-step helpers."""
         try:
             assessment = await self._fetch_own(hook, generation, policy.deadline)
         except Exception as error:  # CancelledError is a BaseException: it passes through
@@ -329,7 +336,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             await hook.aclose()
 
     async def on_kill(self) -> None:
-        """A user acted on the deferred task: cancel the assessment, best effort, never raise."""
+        """Cancel the assessment, best effort, never raising: a user acted on the deferred task."""
         if not self.cancel_on_kill:
             return
         try:

@@ -84,15 +84,17 @@ _log = LoggingMixin().log
 
 
 def _enabled() -> bool:
-    """``[modelred] shared_stream`` (default True; env ``AIRFLOW__MODELRED__SHARED_STREAM``), read when
-    the triggerer asks a trigger for its key: False turns grouping off, every trigger polls alone."""
+    """``[modelred] shared_stream`` (default True; env ``AIRFLOW__MODELRED__SHARED_STREAM``).
+
+    Read when the triggerer asks a trigger for its key: False turns grouping off, every trigger polls alone.
+    """
     from airflow.configuration import conf
 
     return conf.getboolean("modelred", "shared_stream", fallback=True)
 
 
 def stream_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
-    """The group of a trigger (None: do not share): off by ``[modelred] shared_stream = False``."""
+    """Return the group of a trigger (None: do not share): off by ``[modelred] shared_stream = False``."""
     if not _enabled():
         return None
     return group_key(modelred_conn_id, api_generation, poll_interval)
@@ -155,10 +157,13 @@ class Group:
         self._refilled = 0.0
 
     async def pace(self) -> None:
-        """Wait for this trigger's slot for its own GET: a token bucket refilled at ``waiting /
-        interval`` per second (at most one own GET per waiting trigger per interval, spread out), with
-        a burst of :data:`_BURST_SHARE` of the group (at least :data:`_MIN_BURST`) so that the few
-        reads of an ordinary round (assessments that just ended) go at once."""
+        """Wait for this trigger's slot for its own GET.
+
+        A token bucket refilled at ``waiting / interval`` per second (at most one own GET per waiting
+        trigger per interval, spread out), with a burst of :data:`_BURST_SHARE` of the group (at least
+        :data:`_MIN_BURST`) so that the few reads of an ordinary round (assessments that just ended) go
+        at once.
+        """
         loop = asyncio.get_running_loop()
         now = loop.time()
         rate = max(1, self.size) / self.interval
@@ -184,7 +189,7 @@ class Group:
         return woken, unseen
 
     def fail_all(self) -> None:
-        """The group's loop ended on its own: every trigger reads its own from now on."""
+        """Let every trigger read its own from now on: the group's loop ended on its own."""
         for subs in self.subscriptions.values():
             for sub in subs:
                 sub.post(READ_YOURSELF)
@@ -205,7 +210,7 @@ def _group(key: Hashable, interval: float) -> Group:
 
 
 def join(key: Hashable, assessment_id: str, interval: float) -> tuple[Group, Subscription]:
-    """A trigger of group ``key`` waits for ``assessment_id``."""
+    """Subscribe a trigger of group ``key`` to ``assessment_id``."""
     group = _group(key, interval)
     sub = Subscription(assessment_id)
     group.subscriptions.setdefault(assessment_id, []).append(sub)
@@ -251,7 +256,7 @@ async def _round(hook: ModelRedHook, generation: ApiGeneration, group: Group) ->
 
 
 async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-    """The group's loop: one round per ``poll_interval``, forever (ends only when cancelled).
+    """Run the group's loop: one round per ``poll_interval``, forever (ends only when cancelled).
 
     It yields nothing: the triggerer's broadcast would wake every trigger of the group, where a round
     wakes only those its answer concerns (:meth:`Group.hand_out`). Its subscribers still hold the

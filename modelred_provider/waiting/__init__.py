@@ -1,2 +1,5 @@
-"""The waiting policy: the one rule for every wait on an assessment (pauses, retry budget, deadline, how
-a wait ends), free of Airflow and of I/O; the hook drives it in process and the trigger deferred."""
+"""The waiting policy: the one rule for every wait on an assessment, free of Airflow and of I/O.
+
+It sets the pauses, the retry budget, the deadline and how a wait ends; the hook drives it in process
+and the trigger deferred.
+"""

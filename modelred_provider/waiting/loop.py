@@ -1,8 +1,9 @@
-"""The one wait loop: pause as the policy says, read the assessment, let the policy decide, until it
-ends the wait. Every wait on an assessment runs it: the trigger's own polls on the triggerer's event
-loop, and in-process waits (``ModelRedHook.wait_until_done``: the operator's ``deferrable=False``
-path and ``hook.wait_for_assessment``), which run it with :func:`run_to_completion` and read through
-the sync transport in a worker thread.
+"""The one wait loop: pause as the policy says, read, let the policy decide, until it ends the wait.
+
+Every wait on an assessment runs it: the trigger's own polls on the triggerer's event loop, and in-process
+waits (``ModelRedHook.wait_until_done``: the operator's ``deferrable=False`` path and
+``hook.wait_for_assessment``), which run it with :func:`run_to_completion` and read through the sync transport
+in a worker thread.
 
 The I/O comes in as ``read``; the pause, the budget and the deadline are :class:`PollPolicy`'s. No
 Airflow here.
@@ -33,10 +34,12 @@ async def poll_until_done(
     *,
     delay: float = 0.0,
 ) -> dict[str, Any]:
-    """Sleep ``delay``, ``read``, feed the result (or the failure) to ``policy``; repeat with the pause
-    it sets until it ends the wait; its final event (``outcome.make_event``). Never raises for the
-    assessment's or the API's sake (the policy turns failures into an ``error`` event within its
-    budget); cancellation passes through."""
+    """Sleep ``delay``, ``read``, feed the result to ``policy``; repeat until it ends the wait.
+
+    Each pause is the one the policy sets; returns its final event (``outcome.make_event``). Never raises
+    for the assessment's or the API's sake (the policy turns failures into an ``error`` event within its
+    budget); cancellation passes through.
+    """
     while True:
         if delay > 0:
             await asyncio.sleep(delay)
@@ -61,10 +64,12 @@ def threaded(call: Callable[[], _T], executor: ThreadPoolExecutor) -> Callable[[
 
 
 def run_to_completion(make: Callable[[ThreadPoolExecutor], Coroutine[Any, Any, _T]]) -> _T:
-    """Run the coroutine ``make(executor)`` to its end from sync code, with one worker thread for its
-    blocking reads. Never waits for an abandoned read: an interrupt (a task's timeout, a kill) leaves
-    at once, and the read ends by its own request timeout. Inside a running event loop (a notebook,
-    async code calling a sync API), the coroutine runs on a fresh loop in a thread of its own."""
+    """Run the coroutine ``make(executor)`` to its end from sync code, with a worker thread for reads.
+
+    Never waits for an abandoned read: an interrupt (a task's timeout, a kill) leaves at once, and the read
+    ends by its own request timeout. Inside a running event loop (a notebook, async code calling a sync API),
+    the coroutine runs on a fresh loop in a thread of its own.
+    """
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelred-wait")
     try:
         try:

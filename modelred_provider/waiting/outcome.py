@@ -34,7 +34,7 @@ _STATUS_REASONS = {
 
 
 def reason_for_status(status: AssessmentStatus) -> TerminationReason | None:
-    """The reason a terminal status ends the wait with, ``None`` while the assessment is still going."""
+    """Return the reason a terminal status ends the wait with; ``None`` while the assessment goes on."""
     return _STATUS_REASONS.get(status)
 
 
@@ -44,7 +44,7 @@ def make_event(
     message: str,
     assessment_status: AssessmentStatus | str | None = None,
 ) -> dict[str, Any]:
-    """The trigger event payload (also what the sync path hands to the same completion code)."""
+    """Build the trigger event payload (also what the sync path hands to the same completion code)."""
     status = assessment_status.value if isinstance(assessment_status, AssessmentStatus) else assessment_status
     return {
         "status": "success" if reason is TerminationReason.COMPLETED else "error",

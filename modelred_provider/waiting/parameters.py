@@ -1,6 +1,9 @@
-"""The parameters of a wait: how long and how much it tolerates by default, and the checks of what a DAG
-author gives (seconds, the retry budget). The operator, sensor, trigger and hook name these in their
-signatures, so this imports only the standard library: the DAG processor loads it for every DAG file."""
+"""The parameters of a wait: defaults for how long and how much it tolerates, and checks of DAG input.
+
+The checks are of what a DAG author gives (seconds, the retry budget). The operator, sensor, trigger
+and hook name these in their signatures, so this imports only the standard library: the DAG processor
+loads it for every DAG file.
+"""
 
 from __future__ import annotations
 
@@ -34,14 +37,16 @@ DEFAULT_ASSESSMENT_TIMEOUT = 6 * 60 * 60.0
 
 
 def is_finite_number(value: Any) -> bool:
-    """A real, finite number: not a bool, not NaN, not infinite."""
+    """Tell a real, finite number: not a bool, not NaN, not infinite."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
-    """Seconds as a positive, finite number (a ``timedelta`` is accepted). ``True`` is not a number
-    here, and NaN or infinity are refused: NaN compares false with everything, so a NaN poll interval
-    never sleeps and a NaN deadline never passes."""
+    """Seconds as a positive, finite number (a ``timedelta`` is accepted).
+
+    ``True`` is not a number here, and NaN or infinity are refused: NaN compares false with everything,
+    so a NaN poll interval never sleeps and a NaN deadline never passes.
+    """
     if value is None and allow_none:
         return None
     seconds = value.total_seconds() if isinstance(value, timedelta) else value

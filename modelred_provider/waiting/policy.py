@@ -30,8 +30,11 @@ _MAX_BACKOFF = 300.0
 
 @dataclass
 class Step:
-    """Either ``event`` (stop) or ``delay`` seconds to sleep before the next poll; ``warning`` is for
-    the caller's log (a status the contract does not list, said once per wait and raw value)."""
+    """Either ``event`` (stop) or ``delay`` seconds to sleep before the next poll.
+
+    ``warning`` is for the caller's log (a status the contract does not list, said once per wait and
+    raw value).
+    """
 
     event: dict[str, Any] | None = None
     delay: float = 0.0
@@ -85,7 +88,7 @@ class PollPolicy:
     # --- the per-step helpers both loops (and the sensor's poke) call ---------------------------
 
     def observe(self, assessment: Assessment, log: Any) -> Step:
-        """An assessment was read: log its progress when it changed, decide, log the step's warning."""
+        """Take a read assessment: log its progress when it changed, decide, log the step's warning."""
         seen, self._seen = self._seen, (assessment.status, assessment.progress)
         if seen is None or seen[1] != assessment.progress:  # the log: when progress moves
             log.info("Assessment %s: %s, %d%%", assessment.id, assessment.status.value, assessment.progress)
@@ -100,7 +103,7 @@ class PollPolicy:
         return step
 
     def failed(self, error: BaseException, log: Any) -> Step:
-        """A read failed: count it, log it, decide (and log a capped Retry-After)."""
+        """Take a failed read: count it, log it, decide (and log a capped Retry-After)."""
         step = self.on_error(error)
         log.warning("ModelRed: polling %s failed (%d in a row): %s", self.assessment_id, self.failures, error)
         if step.warning:
