@@ -15,4 +15,6 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check modelred_provider tests bench dags_examples
 .venv/bin/mypy
+# The end-to-end tests share one deployment; run them backwards so none can lean on another's leftovers.
+export MODELRED_E2E_ORDER="${MODELRED_E2E_ORDER:-reverse}"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

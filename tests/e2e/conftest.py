@@ -23,9 +23,18 @@ ASSESSMENT_SECONDS = 8.0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if Path(str(item.fspath)).resolve().is_relative_to(HERE):
-            item.add_marker(pytest.mark.e2e)
+    """Mark every test here ``e2e``; with ``MODELRED_E2E_ORDER=reverse`` (as ``scripts/test.sh`` runs
+    them) run them in reverse order, so that a test relying on another's leftovers fails in CI. Tests
+    marked ``scan_after_all`` (the key-leak search) still run last: they search what all others left."""
+    mine = [i for i, item in enumerate(items) if Path(str(item.fspath)).resolve().is_relative_to(HERE)]
+    for i in mine:
+        items[i].add_marker(pytest.mark.e2e)
+    ordered = [items[i] for i in mine]
+    if os.environ.get("MODELRED_E2E_ORDER") == "reverse":
+        ordered.reverse()
+    ordered.sort(key=lambda item: item.get_closest_marker("scan_after_all") is not None)  # stable
+    for i, item in zip(mine, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")

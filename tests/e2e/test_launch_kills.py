@@ -23,7 +23,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -81,7 +81,7 @@ class Emulator:
 
 
 @pytest.fixture(scope="module")
-def kill_dag(airflow_stack: AirflowStack, emulator_process: EmulatorProcess) -> str:
+def kill_dag(airflow_stack: AirflowStack, emulator_process: EmulatorProcess) -> Iterator[str]:
     stack = airflow_stack
     conn = {
         "connection_id": CONN_ID,
@@ -94,7 +94,10 @@ def kill_dag(airflow_stack: AirflowStack, emulator_process: EmulatorProcess) -> 
     assert resp.status_code in (201, 409), f"creating {CONN_ID}: HTTP {resp.status_code} {resp.text[:500]}"
     (stack.dags_folder / f"{DAG_ID}.py").write_text(DAG_SOURCE)
     stack.wait_for_dag(DAG_ID, timeout=120)
-    return DAG_ID
+    try:
+        yield DAG_ID
+    finally:  # a fault a failed step left armed would hit the next test of the session
+        Emulator(emulator_process).clear_faults()
 
 
 def _xcom(stack: AirflowStack, run_id: str, key: str) -> Any:

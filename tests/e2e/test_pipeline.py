@@ -1,8 +1,9 @@
 """The provider in a real deployment: api-server, scheduler, dag-processor and triggerer as separate
 processes on SQLite with the LocalExecutor, plus the emulator, all on loopback.
 
-The tests share one deployment and run in file order; the last one searches everything the others
-left behind for the API key.
+The tests share one deployment and need no order: what two of them read (the release gate's run)
+is a module fixture. The leak search is marked to run after all the others (in either order), so it
+searches everything they left behind for the API key; run alone, it searches what the release run left.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import sqlite3
 from typing import Any
 
+import pytest
 import requests
 
 from .harness import E2E_API_KEY, AirflowStack, EmulatorProcess, wait_until
@@ -52,41 +54,22 @@ def _wait_deferred_with_trigger(stack: AirflowStack, dag_id: str, run_id: str, s
     return ti
 
 
-def test_release_gate_defers_then_succeeds_with_summary_and_link(
-    airflow_stack: AirflowStack, emulator_process: EmulatorProcess
-) -> None:
-    stack = airflow_stack
+@pytest.fixture(scope="module")
+def release_run(airflow_stack: AirflowStack, emulator_process: EmulatorProcess) -> dict[str, Any]:
+    """One run of the example release gate on a passing model, and the downstream run its asset event
+    scheduled, both ended. Whichever test needs it first makes it, so no test depends on file order."""
+    stack, dag_id = airflow_stack, "modelred_release_gate"
     creations_before = emulator_process.count(CREATE)
     stack.wait_for_dag("modelred_deploy_on_passing_assessment")
     stack.api("PATCH", "/api/v2/dags/modelred_deploy_on_passing_assessment", json={"is_paused": False})
 
-    run_id = stack.trigger("modelred_release_gate", conf={"model": "gpt-4o-prod"})
+    run_id = stack.trigger(dag_id, conf={"model": "gpt-4o-prod"})
     seen: list[str] = []
-    stack.wait_task_state(
-        "modelred_release_gate", run_id, "assess_model", ["deferred"], timeout=150, seen=seen
-    )
-    ti = stack.wait_task_state(
-        "modelred_release_gate", run_id, "assess_model", ["success"], timeout=120, seen=seen
-    )
-    assert "deferred" in seen and seen[-1] == "success", f"states seen: {seen}"
-    assert ti["try_number"] == 1
-    assert emulator_process.count(CREATE) - creations_before == 1
-
-    summary = _xcom(stack, "modelred_release_gate", run_id, "assess_model", "return_value")
-    assert summary["status"] == "COMPLETED" and summary["model"] == "gpt-4o-prod"
-    assert summary["gate"]["passed"] is True and summary["score"] >= 70
-    expected_url = f"{emulator_process.url}/assessments/{summary['assessment_id']}"
-    assert summary["url"] == expected_url
-
-    links = stack.api(
-        "GET", f"/api/v2/dags/modelred_release_gate/dagRuns/{run_id}/taskInstances/assess_model/links"
-    ).json()
-    assert links["extra_links"].get("ModelRed Assessment") == expected_url, links
-    page = requests.get(expected_url, timeout=10)
-    assert page.status_code == 200 and summary["assessment_id"] in page.text
-
-    stack.wait_task_state("modelred_release_gate", run_id, "deploy", ["success"], timeout=120)
-    stack.wait_run_state("modelred_release_gate", run_id, ["success"], timeout=60)
+    stack.wait_task_state(dag_id, run_id, "assess_model", ["deferred"], timeout=150, seen=seen)
+    ti = stack.wait_task_state(dag_id, run_id, "assess_model", ["success"], timeout=120, seen=seen)
+    creations = emulator_process.count(CREATE) - creations_before
+    stack.wait_task_state(dag_id, run_id, "deploy", ["success"], timeout=120)
+    stack.wait_run_state(dag_id, run_id, ["success"], timeout=60)
 
     # The passing assessment's asset event schedules the downstream DAG.
     def downstream_run() -> dict | None:
@@ -101,6 +84,31 @@ def test_release_gate_defers_then_succeeds_with_summary_and_link(
         interval=2,
         diagnostics=stack.diagnostics,
     )
+    return {"run_id": run_id, "seen": seen, "ti": ti, "creations": creations, "downstream": down}
+
+
+def test_release_gate_defers_then_succeeds_with_summary_and_link(
+    airflow_stack: AirflowStack, emulator_process: EmulatorProcess, release_run: dict[str, Any]
+) -> None:
+    stack, run_id, seen = airflow_stack, release_run["run_id"], release_run["seen"]
+    assert "deferred" in seen and seen[-1] == "success", f"states seen: {seen}"
+    assert release_run["ti"]["try_number"] == 1
+    assert release_run["creations"] == 1
+
+    summary = _xcom(stack, "modelred_release_gate", run_id, "assess_model", "return_value")
+    assert summary["status"] == "COMPLETED" and summary["model"] == "gpt-4o-prod"
+    assert summary["gate"]["passed"] is True and summary["score"] >= 70
+    expected_url = f"{emulator_process.url}/assessments/{summary['assessment_id']}"
+    assert summary["url"] == expected_url
+
+    links = stack.api(
+        "GET", f"/api/v2/dags/modelred_release_gate/dagRuns/{run_id}/taskInstances/assess_model/links"
+    ).json()
+    assert links["extra_links"].get("ModelRed Assessment") == expected_url, links
+    page = requests.get(expected_url, timeout=10)
+    assert page.status_code == 200 and summary["assessment_id"] in page.text
+
+    down = release_run["downstream"]
     promoted = _xcom(
         stack, "modelred_deploy_on_passing_assessment", down["dag_run_id"], "promote_model", "return_value"
     )
@@ -180,14 +188,17 @@ def test_worker_death_after_launch_retries_and_reattaches(
     assert assessment_id in first_try_log
 
 
-def test_api_key_appears_nowhere(airflow_stack: AirflowStack) -> None:
+@pytest.mark.scan_after_all
+def test_api_key_appears_nowhere(airflow_stack: AirflowStack, release_run: dict[str, Any]) -> None:
+    """Run last (``scan_after_all``) it searches what every test left; run alone, what the release run
+    left."""
     stack = airflow_stack
     key = E2E_API_KEY.encode()
 
     # Every file the deployment wrote: task logs, triggerer and component logs, the SQLite database.
     files = [p for p in stack.home.rglob("*") if p.is_file() and p.parent != stack.dags_folder]
     task_logs = [p for p in files if p.suffix == ".log" and "dag_id=" in str(p)]
-    assert len(task_logs) >= 3, f"expected task logs from the earlier runs, found {task_logs}"
+    assert len(task_logs) >= 3, f"expected the release run's task logs at least, found {task_logs}"
     assert any(p.name == "triggerer.log" for p in files)
     leaks = [str(p) for p in files if key in p.read_bytes()]
     assert leaks == [], f"the API key appears in {leaks}"
@@ -203,7 +214,7 @@ def test_api_key_appears_nowhere(airflow_stack: AirflowStack) -> None:
         triggers = db.execute("select count(*), group_concat(kwargs, '') from trigger").fetchone()
     finally:
         db.close()
-    assert xcoms[0] > 0 and rendered[0] > 0, "expected XCom and rendered fields from the earlier runs"
+    assert xcoms[0] > 0 and rendered[0] > 0, "expected XCom and rendered fields from the release run"
     for name, (_, blob) in (
         ("xcom", xcoms),
         ("rendered_task_instance_fields", rendered),
