@@ -155,6 +155,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         "max_score_drop",
         "baseline_assessment_id",
         "report_path",
+        "modelred_conn_id",
     )
     template_fields_renderers = {
         "test_types": "json",

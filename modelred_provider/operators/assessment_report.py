@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from modelred_provider.api.vocabulary import ApiGeneration
-from modelred_provider.operators.validation import check_identifier, is_templated
+from modelred_provider.operators.validation import check_api_generation, check_identifier, is_templated
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,7 +40,7 @@ class ModelRedAssessmentReportOperator(BaseOperator):
     (``summary["gate"]`` is null): gate in the task that launched or watched the assessment.
     """
 
-    template_fields: Sequence[str] = ("assessment_id", "report_path")
+    template_fields: Sequence[str] = ("assessment_id", "report_path", "modelred_conn_id", "api_generation")
     ui_color = "#fde2e4"
 
     def __init__(
@@ -62,7 +62,7 @@ class ModelRedAssessmentReportOperator(BaseOperator):
         self.assessment_id = assessment_id
         self.report_path = report_path
         self.report_conn_id = report_conn_id
-        self.api_generation = ApiGeneration(api_generation).value
+        self.api_generation = check_api_generation(api_generation)
         self.modelred_conn_id = modelred_conn_id
 
     def execute(self, context: Context) -> dict[str, str]:
@@ -75,7 +75,8 @@ class ModelRedAssessmentReportOperator(BaseOperator):
             raise ValueError(f"assessment_id={self.assessment_id!r} was not rendered")
         check_identifier(self.assessment_id, "assessment_id")
         with ModelRedHook(modelred_conn_id=self.modelred_conn_id) as hook:
-            assessment = hook.get_assessment(self.assessment_id, ApiGeneration(self.api_generation))
+            generation = ApiGeneration(check_api_generation(self.api_generation, rendered=True))
+            assessment = hook.get_assessment(self.assessment_id, generation)
             if not assessment.status.is_terminal:
                 raise ModelRedAssessmentError(
                     f"Assessment {assessment.id} is {assessment.status.value}: it has no final report yet. "

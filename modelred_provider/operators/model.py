@@ -59,7 +59,13 @@ class ModelRedRegisterModelOperator(BaseOperator):
     credentials it was registered with (ModelRed never sends ``providerConfig`` back to compare).
     """
 
-    template_fields: Sequence[str] = ("model_id", "display_name", "description", "provider_config")
+    template_fields: Sequence[str] = (
+        "model_id",
+        "display_name",
+        "description",
+        "provider_config",
+        "modelred_conn_id",
+    )
     template_fields_renderers = {"provider_config": "json"}
     ui_color = "#fde2e4"
 
@@ -186,7 +192,7 @@ class ModelRedDeleteModelOperator(BaseOperator):
     Returns ``{"model": <id or slug>, "deleted": bool}`` (False: already gone, or left alone).
     """
 
-    template_fields: Sequence[str] = ("model",)
+    template_fields: Sequence[str] = ("model", "modelred_conn_id")
     ui_color = "#fde2e4"
 
     def __init__(

@@ -13,7 +13,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
+from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, ApiGeneration, normalize_level
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, AssetAlias
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_asset_outlet",
     "as_list",
+    "check_api_generation",
     "check_flag",
     "check_gate_params",
     "check_identifier",
@@ -124,6 +125,18 @@ def check_regression_params(max_score_drop: Any, baseline_assessment_id: Any) ->
         check_min_score(max_score_drop, "max_score_drop")
     if baseline_assessment_id is not None and not is_templated(baseline_assessment_id):
         check_identifier(baseline_assessment_id, "baseline_assessment_id")
+
+
+def check_api_generation(value: Any, *, rendered: bool = False) -> str:
+    """Check ``api_generation``: ``"resources"`` or ``"v2"`` (before rendering, a template passes)."""
+    if not rendered and is_templated(value):
+        return str(value)
+    try:
+        return ApiGeneration(value).value
+    except ValueError:
+        raise ValueError(
+            f"api_generation={value!r} is unknown: use one of {[g.value for g in ApiGeneration]}"
+        ) from None
 
 
 def check_identifier(value: Any, param: str) -> str:

@@ -20,6 +20,7 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.links.assessment import ModelRedAssessmentLink
 from modelred_provider.operators.completion import AssessmentCompletionMixin
 from modelred_provider.operators.validation import (
+    check_api_generation,
     check_gate_params,
     check_identifier,
     gate_outlets,
@@ -70,7 +71,14 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     DAG parse.
     """
 
-    template_fields: Sequence[str] = ("assessment_id", "min_score", "max_risk_level", "fail_on_severities")
+    template_fields: Sequence[str] = (
+        "assessment_id",
+        "modelred_conn_id",
+        "api_generation",
+        "min_score",
+        "max_risk_level",
+        "fail_on_severities",
+    )
     template_fields_renderers = {"fail_on_severities": "json"}
     operator_extra_links = (ModelRedAssessmentLink(),)
     ui_color = "#fde2e4"
@@ -110,12 +118,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
                 "(deferrable=True waits on the triggerer, mode='reschedule' re-runs the task between pokes)."
             )
         check_identifier(assessment_id, "assessment_id")
-        try:
-            self.api_generation = ApiGeneration(api_generation).value
-        except ValueError:
-            raise ValueError(
-                f"api_generation={api_generation!r} is unknown: use one of {[g.value for g in ApiGeneration]}"
-            ) from None
+        self.api_generation = check_api_generation(api_generation)
         if self.poke_interval <= 0:
             raise ValueError(f"poke_interval={self.poke_interval!r} must be a positive number of seconds.")
         check_gate_params(min_score, max_risk_level, fail_on_severities)
@@ -132,7 +135,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         self._policy: PollPolicy | None = None
 
     def _api_generation(self) -> ApiGeneration:
-        return ApiGeneration(self.api_generation)
+        return ApiGeneration(check_api_generation(self.api_generation, rendered=True))
 
     def execute(self, context: Context) -> Any:
         check_gate_params(self.min_score, self.max_risk_level, self.fail_on_severities)

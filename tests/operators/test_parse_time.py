@@ -188,3 +188,53 @@ def test_asset_without_waiting_is_refused():
 
     with pytest.raises(ValueError, match="asset needs wait_for_completion=True"):
         _op(asset=Asset("modelred://m/passed"), wait_for_completion=False)
+
+
+def test_every_task_templates_its_connection_and_the_readers_their_api_generation():
+    """As the peers do: the connection (and where the task is told it, the API generation) may come
+    from params or XCom; an unknown generation is refused at parse unless it is a template."""
+    from modelred_provider.operators.assessment_report import ModelRedAssessmentReportOperator
+    from modelred_provider.operators.model import ModelRedDeleteModelOperator, ModelRedRegisterModelOperator
+
+    for cls in (
+        ModelRedAssessmentOperator,
+        ModelRedAssessmentSensor,
+        ModelRedAssessmentReportOperator,
+        ModelRedRegisterModelOperator,
+        ModelRedDeleteModelOperator,
+    ):
+        assert "modelred_conn_id" in cls.template_fields, cls.__name__
+    for cls in (ModelRedAssessmentSensor, ModelRedAssessmentReportOperator):
+        assert "api_generation" in cls.template_fields, cls.__name__
+    report = ModelRedAssessmentReportOperator(
+        task_id="r", assessment_id="a1", report_path="file:///tmp/x", api_generation="{{ params.g }}"
+    )
+    report.render_template_fields({"params": {"g": "v2"}})
+    assert report.api_generation == "v2"
+    with pytest.raises(ValueError, match="api_generation='v3' is unknown"):
+        ModelRedAssessmentReportOperator(
+            task_id="r", assessment_id="a1", report_path="x", api_generation="v3"
+        )
+
+
+def test_the_reference_lists_each_task_s_templated_fields():
+    """docs/reference.md's table is the list users read: it must match the classes."""
+    from pathlib import Path
+
+    from modelred_provider.operators.assessment_report import ModelRedAssessmentReportOperator
+    from modelred_provider.operators.model import ModelRedDeleteModelOperator, ModelRedRegisterModelOperator
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "reference.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): [f.strip(" `") for f in line.split("|")[2].split(",")]
+        for line in text.split("## Templated fields", 1)[1].split("##", 1)[0].splitlines()
+        if line.startswith("| `")
+    }
+    classes = (
+        ModelRedAssessmentOperator,
+        ModelRedAssessmentSensor,
+        ModelRedAssessmentReportOperator,
+        ModelRedRegisterModelOperator,
+        ModelRedDeleteModelOperator,
+    )
+    assert rows == {cls.__name__: list(cls.template_fields) for cls in classes}

@@ -160,3 +160,38 @@ def test_unknown_assessment_same_outcome_in_poke_and_deferrable(
         )
         with pytest.raises(expected, match="asm_does_not_exist"):
             sensor.execute(make_context())
+
+
+def test_connection_and_api_generation_are_templated(modelred_emulator, modelred_connection):
+    """As the peers' sensors: the connection and the API generation may come from params or XCom."""
+    modelred_emulator.assessment_seconds = 600
+    hook = ModelRedHook(modelred_conn_id=modelred_connection)
+    try:
+        pack = hook.list_probe_packs()[0].id
+        aid = hook.create_assessment("gpt-4o-prod", probe_pack_ids=[pack]).id
+    finally:
+        hook.close()
+    sensor = ModelRedAssessmentSensor(
+        task_id="wait",
+        assessment_id=aid,
+        modelred_conn_id="{{ params.conn }}",
+        api_generation="{{ params.generation }}",
+        poke_interval=0.2,
+    )
+    assert {"modelred_conn_id", "api_generation"} <= set(sensor.template_fields)
+    sensor.render_template_fields({"params": {"conn": modelred_connection, "generation": "v2"}})
+    assert sensor.modelred_conn_id == modelred_connection and sensor.api_generation == "v2"
+    context = make_context()
+    assert sensor.poke(context) is False
+    modelred_emulator.complete_assessment(aid)
+    summary = _poke_until_done(sensor, context).xcom_value
+    assert summary["assessment_id"] == aid and summary["status"] == "COMPLETED"
+    assert modelred_emulator.count("GET", "/api/v2/assessments/{id}") >= 2  # read through v2
+
+    wrong = ModelRedAssessmentSensor(
+        task_id="wait", assessment_id=aid, modelred_conn_id=modelred_connection, api_generation="{{ x }}"
+    )
+    wrong.api_generation = "v3"  # what the template rendered
+    with pytest.raises(ModelRedAssessmentError, match="api_generation='v3' is unknown") as refused:
+        wrong.poke(make_context())
+    assert refused.value.reason == "error" and refused.value.assessment_id == aid
