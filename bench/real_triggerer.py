@@ -52,6 +52,7 @@ from _common import (
     PYTHON,
     REPO,
     artifact_log,
+    commit_id,
     conn_env_json,
     emulator_process,
     free_port,
@@ -66,11 +67,24 @@ from _common import (
 AIRFLOW = str(Path(PYTHON).parent / "airflow")
 MODELRED_CONN = "bench_modelred"
 HTTP_CONN = "bench_http"
+DBT_CONN = "bench_dbt"
+DBT_ACCOUNT = 1
 KINDS = {
     "modelred": "ours, grouped (shared poll), resources API",
     "modelred_v2": "ours, grouped (shared poll), v2 API",
     "modelred_standalone": "ours, [modelred] shared_stream=False: one GET per trigger",
     "http_sensor": "HttpSensorTrigger + status check (peer)",
+    "dbt_cloud": "DbtCloudRunJobTrigger (dbt Cloud provider) on a loopback run-status endpoint",
+    "floor": "the floor: one shared aiohttp session, GET + status (bench/_floor_trigger.py)",
+}
+#: The route of each contender's own per-trigger GET (its first check; one-GET designs' every check).
+GET_ROUTE = {
+    "modelred": "GET /api/assessments/{id}",
+    "modelred_v2": "GET /api/v2/assessments/{id}",
+    "modelred_standalone": "GET /api/assessments/{id}",
+    "http_sensor": "GET /api/assessments/{id}",
+    "floor": "GET /api/assessments/{id}",
+    "dbt_cloud": "GET /api/v2/accounts/{account}/runs/{id}/",
 }
 PEER = "http_sensor"
 DEFAULT_RUNS = "modelred:best,modelred:mix,modelred_v2:mix,modelred_standalone:mix,http_sensor:mix"
@@ -117,7 +131,46 @@ def create_assessments(url: str, key: str, n: int, *, v2: bool, mix: bool) -> tu
     return ids[::per], len(ids)
 
 
-def trigger_spec(kind: str, assessment_id: str, poll: float, v2: bool) -> list[Any]:
+class DbtCloudServer:
+    """``bench/_dbt_cloud_server.py`` in its own process: dbt Cloud's run-status route over TLS."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="modelred-bench-dbt-"))
+        self.api_port, self.control_port = free_port(), free_port()
+        self.log = open(artifact_log("dbt-cloud-server"), "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [PYTHON, str(REPO / "bench" / "_dbt_cloud_server.py"), str(self.folder), str(self.api_port),
+             str(self.control_port)],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+        )  # fmt: skip
+        self.control = f"http://127.0.0.1:{self.control_port}"
+        self.cert = self.folder / "cert.pem"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.counts()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the dbt Cloud stand-in did not start") from None
+                time.sleep(0.2)
+
+    def counts(self) -> dict[str, int]:
+        return dict(http_json("GET", f"{self.control}/_bench/counts"))
+
+    def create(self, n: int) -> list[str]:
+        return [str(i) for i in http_json("POST", f"{self.control}/_bench/runs?n={n}", {})["ids"]]
+
+    def complete(self, run_id: str) -> None:
+        http_json("POST", f"{self.control}/_bench/runs/{run_id}/complete", {})
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def trigger_spec(kind: str, assessment_id: str, poll: float, v2: bool, emu_url: str = "") -> list[Any]:
     if kind.startswith("modelred"):
         return [
             "modelred_provider.triggers.assessment.ModelRedAssessmentTrigger",
@@ -143,6 +196,24 @@ def trigger_spec(kind: str, assessment_id: str, poll: float, v2: bool) -> list[A
                 "extra_options": {},
                 "poke_interval": poll,
             },
+        ]
+    if kind == "dbt_cloud":
+        return [
+            "airflow.providers.dbt.cloud.triggers.dbt.DbtCloudRunJobTrigger",
+            {
+                "run_id": int(assessment_id),
+                "account_id": DBT_ACCOUNT,
+                "conn_id": DBT_CONN,
+                "end_time": time.time() + 86400,
+                "execution_deadline": None,
+                "poll_interval": poll,
+                "hook_params": {},
+            },
+        ]
+    if kind == "floor":
+        return [
+            "_floor_trigger.FloorTrigger",
+            {"url": f"{emu_url}/api/assessments/{assessment_id}", "poll_interval": poll},
         ]
     raise SystemExit(f"unknown kind {kind!r}")
 
@@ -249,68 +320,164 @@ def _epoch(text: str) -> float:
     return value.timestamp()
 
 
-def one_run(kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any, template: Path) -> dict:
+def triggers_per_triggerer(db: Path) -> list[int]:
+    """How many of the run's waiting triggers each triggerer holds (the trigger table's triggerer_id)."""
+    with (
+        contextlib.suppress(sqlite3.OperationalError),
+        contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn,
+    ):
+        rows = conn.execute(
+            "SELECT t.triggerer_id, COUNT(*) FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id "
+            "WHERE ti.run_id = 'wait' AND t.triggerer_id IS NOT NULL GROUP BY t.triggerer_id"
+        ).fetchall()
+        return sorted((int(count) for _, count in rows), reverse=True)
+    return []
+
+
+def started_triggers(logs: Path, run_id: str) -> int:
+    """How many of the run's triggers started: each trigger's log file is opened by its first line,
+    the runner's "trigger ... starting" (Airflow writes it lazily, through the supervisor)."""
+    folder = logs / "dag_id=modelred_bench_wait" / f"run_id={run_id}" / "task_id=wait"
+    count = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            with contextlib.suppress(OSError):
+                count += any(".trigger." in f.name for f in os.scandir(entry.path))
+    return count
+
+
+def one_run(
+    kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any, template: Path,
+    dbt: DbtCloudServer | None, triggerers: int = 1,
+) -> dict:  # fmt: skip
     v2 = kind == "modelred_v2"
     mix = workload == "mix"
-    print(f"\n--- {KINDS[kind]}, {workload}, N={n}", flush=True)
+    label = f"{kind}:{workload}" + (f":{triggerers}" if triggerers > 1 else "")
+    print(f"\n--- {KINDS[kind]}, {workload}, N={n}, {triggerers} triggerer(s)", flush=True)
     t_begin = time.monotonic()
-    ids, created = create_assessments(emu.url, emu.api_key, n, v2=v2, mix=mix)
+    server: Any = dbt if kind == "dbt_cloud" else emu
+
+    def create(count: int, with_mix: bool) -> tuple[list[str], int]:
+        if kind == "dbt_cloud":
+            assert dbt is not None
+            made = dbt.create(count * (2 if with_mix else 1))  # runs are read by id: the mix is moot
+            return made[:: 2 if with_mix else 1], len(made)
+        return create_assessments(emu.url, emu.api_key, count, v2=v2, mix=with_mix)
+
+    def complete_one(assessment_id: str) -> None:
+        if kind == "dbt_cloud":
+            assert dbt is not None
+            dbt.complete(assessment_id)
+        else:
+            http_json("POST", f"{emu.url}/_emulator/assessments/{assessment_id}/complete")
+
+    def spec(assessment_id: str) -> list[Any]:
+        return trigger_spec(kind, assessment_id, args.poll, v2, emu.url)
+
+    ids, created = create(n, mix)
     t_created = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="modelred-bench-triggerer-"))
     shutil.copy(template / "airflow.db", home / "airflow.db")
     env = base_env(template, emu, home)
-    env["AIRFLOW__TRIGGERER__CAPACITY"] = str(n + 50)
+    # Two or more triggerers: each may take a fair share (and a few more), so that they all hold some.
+    capacity = n + 50 if triggerers == 1 else math.ceil(n / triggerers) + 10
+    env["AIRFLOW__TRIGGERER__CAPACITY"] = str(capacity)
     env["AIRFLOW__TRIGGERER__MAX_TRIGGER_TO_SELECT_PER_LOOP"] = str(max(500, n // 4))
     if kind == "modelred_standalone":
         env["AIRFLOW__MODELRED__SHARED_STREAM"] = "False"
+    if dbt is not None:
+        env["AIRFLOW_CONN_BENCH_DBT"] = json.dumps(
+            {"conn_type": "dbt_cloud", "host": f"localhost:{dbt.api_port}", "login": str(DBT_ACCOUNT),
+             "password": "bench-token"}
+        )  # fmt: skip
+        env["SSL_CERT_FILE"] = str(dbt.cert)  # trust the stand-in's self-signed certificate
     lag_file = home / "lags.jsonl"
-    log = open(artifact_log(f"triggerer-{kind}-{workload}-{n}"), "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [AIRFLOW, "triggerer", "--capacity", str(n + 50)],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    logs, procs_started = [], []
     result: dict[str, Any] = {"kind": kind, "workload": workload, "n": n, "poll": args.poll}
+    if triggerers > 1:
+        result["triggerers"] = triggerers
+    print(f"    {created} created in {t_created - t_begin:.0f} s", flush=True)
+
+    def start_triggerer(index: int) -> None:
+        log = open(artifact_log(f"triggerer-{label.replace(':', '-')}-{n}-{index}"), "wb")  # noqa: SIM115
+        logs.append(log)
+        procs_started.append(
+            subprocess.Popen(
+                [AIRFLOW, "triggerer", "--capacity", str(capacity)],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def everything() -> list[psutil.Process]:
+        return [p for proc in procs_started for p in tree(psutil.Process(proc.pid))]
+
+    def alive() -> bool:
+        return all(p.poll() is None for p in procs_started)
+
     try:
+        start_triggerer(0)
         seed(env, "probe", "probe", [["_probe_trigger.LoopLagProbe", {"path": str(lag_file)}]])
         deadline = time.monotonic() + 120
         while not lag_file.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the triggerer did not start the probe; see {log.name}")
+            if not alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the triggerer did not start the probe; see {logs[0].name}")
             time.sleep(0.5)
-        top = psutil.Process(proc.pid)
+        for index in range(1, triggerers):
+            start_triggerer(index)
         # Warm-up: one trigger of the kind on an assessment that already ended runs to its event, so
         # that the imports and first-session set-up are not charged to the N waiting triggers.
-        warm, _ = create_assessments(emu.url, emu.api_key, 1, v2=v2, mix=False)
-        http_json("POST", f"{emu.url}/_emulator/assessments/{warm[0]}/complete")
-        seed(env, "warmup", "wait", [trigger_spec(kind, warm[0], args.poll, v2)])
+        warm, _ = create(1, False)
+        complete_one(warm[0])
+        seed(env, "warmup", "wait", [spec(warm[0])])
         deadline = time.monotonic() + 120
         while not left_deferred(home / "airflow.db", "warmup"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the warm-up trigger gave no event; see {log.name}")
+            if not alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the warm-up trigger gave no event; see {logs[0].name}")
             time.sleep(0.5)
-        time.sleep(3)
-        rss_base = rss_of(tree(top))
-        cpu_idle0, t_idle0 = cpu_of(tree(top)), time.monotonic()
+        time.sleep(3 + 2 * (triggerers - 1))
+        rss_base = rss_of(everything())
+        cpu_idle0, t_idle0 = cpu_of(everything()), time.monotonic()
         time.sleep(args.poll)  # the triggerer alone: its heartbeats, the probe
-        idle_cpu_rate = (cpu_of(tree(top)) - cpu_idle0) / (time.monotonic() - t_idle0)
-        counts_start = emu.counts()
-        get_route = "GET /api/v2/assessments/{id}" if v2 else "GET /api/assessments/{id}"
-        triggers = [trigger_spec(kind, a, args.poll, v2) for a in ids]
-        seed(env, "wait", "wait", triggers)
+        idle_cpu_rate = (cpu_of(everything()) - cpu_idle0) / (time.monotonic() - t_idle0)
+        get_route = GET_ROUTE[kind]
+        seed(env, "wait", "wait", [spec(a) for a in ids])
         t_seeded = time.monotonic()
-        # Every trigger made its first check (its own GET, every contender alike).
-        deadline = time.monotonic() + 300
-        while emu.counts().get(get_route, 0) - counts_start.get(get_route, 0) < n:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"not every trigger started within 300 s; see {log.name}")
-            time.sleep(1)
+        # Uptake: every trigger started (its log file opened by "trigger ... starting").
+        uptake: list[tuple[float, int]] = []
+        started = 0
+        deadline = t_seeded + args.start_timeout
+        while started < n:
+            if not alive():
+                raise RuntimeError(f"a triggerer exited; see {logs[0].name}")
+            started = started_triggers(home / "logs", "wait")
+            uptake.append((round(time.monotonic() - t_seeded, 1), started))
+            if started >= n or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         t_started = time.monotonic()
+        result["uptake"] = [*uptake[:: max(1, len(uptake) // 40)], uptake[-1]]
+        result["seconds_to_start_all"] = round(t_started - t_seeded, 1) if started >= n else None
+        result["started"] = started
+        result["uptake_per_s"] = round(started / max(0.1, t_started - t_seeded), 1)
+        for mark in (1000, n // 4, n // 2, n):
+            reached = next((t for t, k in uptake if k >= mark), None)
+            result[f"seconds_to_start_{mark}"] = reached
+        result["created_assessments"] = created
+        result["seconds_to_create"] = round(t_created - t_begin, 1)
+        if started < n:
+            result["not_reached"] = (
+                f"not reached: {started} of {n} started in {t_started - t_seeded:.0f} s "
+                f"(--start-timeout {args.start_timeout:g})"
+            )
+            print(result["not_reached"], flush=True)
+            result["elapsed_s"] = round(time.monotonic() - t_begin, 1)
+            return result
+        print(f"    {n} started in {t_started - t_seeded:.0f} s", flush=True)
         time.sleep(args.poll * 1.5)
-        procs = tree(top)
         # v2 rounds: the pages of QUEUED and RUNNING at the window (every run's unfinished ones count).
         unfinished_totals = [
             int(_request("GET", f"{emu.url}/api/v2/assessments?page=1&pageSize=1&status={s}", emu.api_key,
@@ -318,16 +485,17 @@ def one_run(kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any
             for s in ("QUEUED", "RUNNING")
         ]  # fmt: skip
         result["unfinished_at_window"] = unfinished_totals
-        counts0 = emu.counts()
+        procs = everything()
+        counts0 = server.counts()
         cpu0, wall0 = cpu_of(procs), time.monotonic()
         w0 = time.time()
         rss_peak = 0
         while time.monotonic() - wall0 < args.window:
             time.sleep(1.0)
-            rss_peak = max(rss_peak, rss_of(tree(top)))
-        cpu1, wall1 = cpu_of(tree(top)), time.monotonic()
+            rss_peak = max(rss_peak, rss_of(everything()))
+        cpu1, wall1 = cpu_of(everything()), time.monotonic()
         w1 = time.time()
-        counts1 = emu.counts()
+        counts1 = server.counts()
         lags = read_lags(lag_file, w0, w1)
         delta = {k: counts1.get(k, 0) - counts0.get(k, 0) for k in counts1}
         delta = {
@@ -339,17 +507,19 @@ def one_run(kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any
             list_route = "GET /api/v2/assessments" if v2 else "GET /api/assessments"
             per_round = sum(math.ceil(max(1, total) / 100) for total in unfinished_totals) if v2 else 1
             rounds = delta.get(list_route, 0) / per_round
-            checks = rounds * n + gets
+            # With T triggerers, each holding some of the N, each runs its own group's rounds over its
+            # own share: about (rounds / triggerers holding some) x N checks.
+            holders = triggers_per_triggerer(home / "airflow.db")
+            result["triggers_per_triggerer"] = holders
+            checks = rounds / max(1, len(holders)) * n + gets
             result["rounds_in_window"] = round(rounds, 2)
+            result["lists_per_interval"] = round(delta.get(list_route, 0) / (wall / args.poll), 2)
         else:
             checks = gets
         intervals = wall / args.poll
         cpu = cpu1 - cpu0
         result.update(
             {
-                "created_assessments": created,
-                "seconds_to_create": round(t_created - t_begin, 1),
-                "seconds_to_start_all": round(t_started - t_seeded, 1),
                 "window_s": round(wall, 1),
                 "requests_in_window": delta,
                 "requests_per_interval": round(sum(delta.values()) / intervals, 1),
@@ -373,19 +543,14 @@ def one_run(kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any
         )
         # Completion: every assessment ends now; each event must reach the database.
         completed_at: dict[int, float] = {}
-
-        def complete(index: int) -> None:
-            http_json("POST", f"{emu.url}/_emulator/assessments/{ids[index]}/complete")
-            completed_at[index] = time.time()
-
-        # Spread over --complete-over seconds (assessments end at a steady, heavy rate: all N within
-        # two intervals by default), 16 at a time.
+        # Spread over --complete-over seconds (all N within two intervals by default), 16 at a time.
         t_c0 = time.monotonic()
         step = args.complete_over / n
 
         def paced(index: int) -> None:
             time.sleep(max(0.0, t_c0 + index * step - time.monotonic()))
-            complete(index)
+            complete_one(ids[index])
+            completed_at[index] = time.time()
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(paced, range(n)))
@@ -403,6 +568,9 @@ def one_run(kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any
         )
         fired = fired_at(home / "logs", "wait")
         detections = sorted(fired[i] - completed_at[i] for i in fired if i in completed_at)
+        # Airflow's own part: from the trigger's event to the event written (per task instance).
+        written = {index: _epoch(updated) for index, updated, _ in rows}
+        airflow_part = sorted(written[i] - fired[i] for i in fired if i in written)
         ok = carried = 0
         for _, _, next_kwargs in rows:
             with contextlib.suppress(TypeError, ValueError):
@@ -417,29 +585,35 @@ def one_run(kind: str, workload: str, n: int, args: argparse.Namespace, emu: Any
                 "events_success": ok,
                 "events_carrying_assessment": carried,
                 # The trigger's own part: its "Trigger fired event" log line minus the completion.
-                "detection_s": {
-                    "n": len(detections),
-                    "p50": round(percentile(detections, 50), 2) if detections else None,
-                    "p95": round(percentile(detections, 95), 2) if detections else None,
-                    "max": round(detections[-1], 2) if detections else None,
-                    "within_poll_plus_1s": sum(1 for x in detections if x <= args.poll + 1),
-                },
+                "detection_s": _summary(detections, args.poll + 1),
                 # Until the triggerer wrote the event to the database (task instance's updated_at).
-                "latency_s": {
-                    "p50": round(percentile(latencies, 50), 2) if latencies else None,
-                    "p95": round(percentile(latencies, 95), 2) if latencies else None,
-                    "max": round(latencies[-1], 2) if latencies else None,
-                    "within_poll_plus_1s": sum(1 for x in latencies if x <= args.poll + 1),
-                },
+                "latency_s": _summary(latencies, args.poll + 1),
+                # Airflow's part: the event written minus the trigger's "Trigger fired event".
+                "airflow_write_s": _summary(airflow_part, None),
                 "elapsed_s": round(time.monotonic() - t_begin, 1),
             }
         )
     finally:
-        stop_process_group(proc, timeout=20)
-        log.close()
+        for proc in procs_started:
+            stop_process_group(proc, timeout=20)
+        for log in logs:
+            log.close()
         shutil.rmtree(home, ignore_errors=True)
-    print(json.dumps(result, indent=1), flush=True)
+        print(json.dumps(result, indent=1), flush=True)
     return result
+
+
+def _summary(values: list[float], within: float | None) -> dict[str, Any]:
+    values = sorted(values)
+    out: dict[str, Any] = {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 2) if values else None,
+        "p95": round(percentile(values, 95), 2) if values else None,
+        "max": round(values[-1], 2) if values else None,
+    }
+    if within is not None:
+        out["within_poll_plus_1s"] = sum(1 for x in values if x <= within)
+    return out
 
 
 def base_env(template: Path, emu: Any, home: Path) -> dict[str, str]:
@@ -487,42 +661,55 @@ def main() -> int:
     ap.add_argument(
         "--complete-over", type=float, default=None, help="seconds over which all N end (default 2 x poll)"
     )
-    ap.add_argument("--runs", default=DEFAULT_RUNS, help=f"kind:workload,... (default {DEFAULT_RUNS})")
+    ap.add_argument(
+        "--runs",
+        default=DEFAULT_RUNS,
+        help=f"kind:workload[:triggerers],... (default {DEFAULT_RUNS}); kinds: {', '.join(KINDS)}",
+    )
+    ap.add_argument(
+        "--start-timeout",
+        type=float,
+        default=300,
+        help="seconds for the triggerer to start all N; past it the run's row says 'not reached: K of N'",
+    )
     ap.add_argument("--name", default=None, help="JSON name (default real-triggerer-<n>)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-ups (process groups) on TERM
     if args.complete_over is None:
         args.complete_over = 2 * args.poll
-    runs = [tuple(r.split(":")) for r in args.runs.split(",") if r]
-    for kind, workload in runs:
-        if kind not in KINDS or workload not in ("best", "mix"):
-            ap.error(f"unknown run {kind}:{workload}")
+    runs = []
+    for text in filter(None, args.runs.split(",")):
+        kind, workload, *rest = text.split(":")
+        if kind not in KINDS or workload not in ("best", "mix") or not all(x.isdigit() for x in rest):
+            ap.error(f"unknown run {text}")
+        runs.append((kind, workload, int(rest[0]) if rest else 1))
     machine = print_machine()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "modelred_provider", "bench"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip() != ""  # fmt: skip
+    commit = commit_id()
     started = time.monotonic()
     results: list[dict[str, Any]] = []
-    with emulator_process(assessment_seconds=86400) as emu:
+    with contextlib.ExitStack() as stack:
+        emu = stack.enter_context(emulator_process(assessment_seconds=86400))
+        dbt = None
+        if any(kind == "dbt_cloud" for kind, _, _ in runs):
+            dbt = DbtCloudServer()
+            stack.callback(dbt.stop)
         template = make_template(emu)
-        try:
-            for kind, workload in runs:
-                try:
-                    results.append(one_run(kind, workload, args.n, args, emu, template))
-                except RuntimeError as exc:
-                    print(f"NOT MEASURED: {exc}", flush=True)
-                    results.append(
-                        {"kind": kind, "workload": workload, "n": args.n, "error": str(exc)[-500:]}
-                    )
-        finally:
-            shutil.rmtree(template, ignore_errors=True)
+        stack.callback(shutil.rmtree, template, ignore_errors=True)
+        for kind, workload, triggerers in runs:
+            try:
+                results.append(one_run(kind, workload, args.n, args, emu, template, dbt, triggerers))
+            except (RuntimeError, OSError) as exc:
+                print(f"NOT MEASURED: {exc}", flush=True)
+                row = {"kind": kind, "workload": workload, "n": args.n, "error": str(exc)[-500:]}
+                if triggerers > 1:
+                    row["triggerers"] = triggerers
+                results.append(row)
     report(results, args)
     save(
         args.name or f"real-triggerer-{args.n}",
         {
             "machine": machine,
-            "load_at_end": [round(x, 2) for x in os.getloadavg()],
-            "commit": commit.stdout.strip() + ("+dirty" if dirty else ""),
+            "commit": commit,
             "args": vars(args),
             "seconds": round(time.monotonic() - started, 1),
             "results": results,
@@ -532,16 +719,19 @@ def main() -> int:
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    peer = next((r for r in results if r["kind"] == PEER and "error" not in r), None)
+    peer = next((r for r in results if r["kind"] == PEER and "checks_made_in_window" in r), None)
     peer_cpu = peer["cpu_ms_per_check_made_net"] if peer else None
     print(f"\nN={args.n}, poll {args.poll} s, window {args.window} s")
     print(f"{'run':34} {'req/interval':>12} {'checks made/due':>16} {'CPU ms/check':>12} {'vs peer':>8} "
           f"{'KiB/trig':>9} {'lag p50/p99 ms':>15} {'events':>11} {'detect p95':>10} "
           f"{'written p95':>11}")  # fmt: skip
     for r in results:
-        name = f"{r['kind']}:{r['workload']}"
+        name = f"{r['kind']}:{r['workload']}" + (f":{r['triggerers']}" if r.get("triggerers") else "")
         if "error" in r:
-            print(f"{name:34} NOT MEASURED")
+            print(f"{name:34} NOT MEASURED: {r['error'][-200:]}")
+            continue
+        if "not_reached" in r:
+            print(f"{name:34} {r['not_reached']}")
             continue
         cpu = r["cpu_ms_per_check_made_net"]
         ratio = round(cpu / peer_cpu, 3) if cpu is not None and peer_cpu else None
