@@ -19,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelred_provider.api import endpoints
-from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import ModelRedConfigurationError
-from modelred_provider.api.models import Assessment
 from modelred_provider.api.vocabulary import ApiGeneration
+
+if TYPE_CHECKING:
+    from modelred_provider.api.endpoints import RequestSpec
+    from modelred_provider.api.models import Assessment
 
 #: Tolerated difference between our clock and the server's when comparing creation times.
 CLOCK_SKEW = timedelta(seconds=2)

@@ -32,7 +32,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -45,7 +45,6 @@ from modelred_provider.api.body import (
     announced_too_large,
     decode_steps,
 )
-from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import (
     ModelRedError,
     ModelRedTransportError,
@@ -64,6 +63,9 @@ from modelred_provider.hooks._wire import (
     transport_error,
 )
 from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings
+
+if TYPE_CHECKING:
+    from modelred_provider.api.endpoints import RequestSpec
 
 #: Connections one shared session keeps open at most (bounded: a thousand triggers share them).
 POOL_LIMIT = 100

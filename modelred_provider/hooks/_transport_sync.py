@@ -23,7 +23,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
@@ -40,7 +40,6 @@ from modelred_provider.api.body import (
     decode_steps,
     run_steps,
 )
-from modelred_provider.api.endpoints import RequestSpec
 from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.parsing import read_payload
 from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
@@ -55,6 +54,9 @@ from modelred_provider.hooks._wire import (
     transport_error,
 )
 from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings
+
+if TYPE_CHECKING:
+    from modelred_provider.api.endpoints import RequestSpec
 
 # --------------------------------------------------------------------------- the wall-clock watchdog
 

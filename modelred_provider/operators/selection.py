@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from modelred_provider.api.models import ProbeIndex
+if TYPE_CHECKING:
+    from modelred_provider.api.models import ProbeIndex
 
 __all__ = ["select_probe_keys"]
 

@@ -6,11 +6,13 @@ return exactly this in every mode (sync, deferrable, retry that reattached).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelred_provider.api.models import Assessment, ProbeResult, Report
 from modelred_provider.api.vocabulary import SEVERITIES, normalize_level
 from modelred_provider.operators.gate import GateVerdict, count_vulnerabilities
+
+if TYPE_CHECKING:
+    from modelred_provider.api.models import Assessment, ProbeResult, Report
 
 __all__ = ["build_summary", "failing_probes", "pass_rate_by_category", "render_report"]
 

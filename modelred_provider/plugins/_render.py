@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from modelred_provider.operators.report import pass_rate_svg
-from modelred_provider.plugins._store import Run
+
+if TYPE_CHECKING:
+    from modelred_provider.plugins._store import Run
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
 _COLOURS = {

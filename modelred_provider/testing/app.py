@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, compile_path
 
@@ -18,8 +17,12 @@ from modelred_provider.testing import routes_v2 as v2
 from modelred_provider.testing.errors import ApiError
 from modelred_provider.testing.faults import ASGIApp, FaultBook, FaultMiddleware
 from modelred_provider.testing.guard import GuardMiddleware
-from modelred_provider.testing.state import EmulatorState
 from modelred_provider.testing.wire import error_response
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from modelred_provider.testing.state import EmulatorState
 
 __all__ = ["build_app", "route_template"]
 

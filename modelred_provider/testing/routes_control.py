@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from modelred_provider.testing.errors import ApiError
@@ -13,6 +12,9 @@ from modelred_provider.testing.faults import FaultBook, make_fault
 from modelred_provider.testing.serialize import assessment_wire
 from modelred_provider.testing.state import CANCELLED, COMPLETED, FAILED
 from modelred_provider.testing.wire import decode_json, state_of
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 __all__ = [
     "add_fault",

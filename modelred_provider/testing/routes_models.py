@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from typing import TYPE_CHECKING
 
 from modelred_provider.testing import catalogue
 from modelred_provider.testing.errors import ApiError, not_found, validation_error
@@ -22,6 +20,10 @@ from modelred_provider.testing.wire import (
     sort_items,
     state_of,
 )
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 __all__ = ["MAX_PAGE_SIZE", "create_model", "delete_model", "get_model", "list_models"]
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from typing import TYPE_CHECKING, Any
 
 from modelred_provider.testing import catalogue
 from modelred_provider.testing.errors import RESOURCES, not_found, validation_error
@@ -21,6 +18,10 @@ from modelred_provider.testing.wire import (
     q_int,
     state_of,
 )
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 __all__ = [
     "GEN",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from typing import TYPE_CHECKING
 
 from modelred_provider.testing import catalogue
 from modelred_provider.testing.errors import V2, ApiError, not_found, validation_error
@@ -20,6 +19,10 @@ from modelred_provider.testing.wire import (
     sort_items,
     state_of,
 )
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 __all__ = [
     "GEN",

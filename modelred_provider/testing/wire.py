@@ -6,13 +6,15 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from modelred_provider.testing.errors import RESOURCES, ApiError, validation_error
 from modelred_provider.testing.state import PLAN_MESSAGE, EmulatorState
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 __all__ = [
     "Caller",

@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.utils.log.logging_mixin import LoggingMixin
 
-from modelred_provider.api.models import Assessment
 from modelred_provider.api.vocabulary import ApiGeneration
 
 if TYPE_CHECKING:
+    from modelred_provider.api.models import Assessment
     from modelred_provider.hooks.modelred import ModelRedHook
 
 __all__ = [

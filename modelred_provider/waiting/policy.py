@@ -15,12 +15,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelred_provider.api.errors import ModelRedError
-from modelred_provider.api.models import Assessment
 from modelred_provider.waiting.outcome import TerminationReason, make_event, reason_for_status
 from modelred_provider.waiting.parameters import DEFAULT_POLL_MAX_WAIT
+
+if TYPE_CHECKING:
+    from modelred_provider.api.models import Assessment
 
 __all__ = ["PollPolicy", "Step"]
 
