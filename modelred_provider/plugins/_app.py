@@ -69,48 +69,34 @@ def _json(content: Any) -> JSONResponse:
 
 
 def _history(
-    session: Any, readable: set[str], dag_id: str | None, model: str | None, limit: int, offset: int
-) -> list[_store.Run]:
-    return _store.history(session, readable, dag_id=dag_id, model=model, limit=limit, offset=offset)
+    readable: _ReadableDep,
+    session: SessionDep,
+    dag_id: str | None = None,
+    model: str | None = None,
+    limit: _LimitQuery = _DEFAULT_LIMIT,
+    offset: _OffsetQuery = 0,
+) -> tuple[list[_store.Run], dict[str, Any]]:
+    """Return the readable summaries one page of history shows, and the query that chose them."""
+    query: dict[str, Any] = {"dag_id": dag_id, "model": model, "limit": limit, "offset": offset}
+    return _store.history(session, readable, **query), query
+
+
+_HistoryDep = Annotated[tuple[list[_store.Run], dict[str, Any]], Depends(_history)]
 
 
 @router.get("/", dependencies=_CAN_READ_XCOM, response_class=HTMLResponse)
 def history_page(
-    request: Request,
-    readable: _ReadableDep,
-    session: SessionDep,
-    dag_id: str | None = None,
-    model: str | None = None,
-    limit: _LimitQuery = _DEFAULT_LIMIT,
-    offset: _OffsetQuery = 0,
+    request: Request, history: _HistoryDep, readable: _ReadableDep, session: SessionDep
 ) -> HTMLResponse:
-    runs = _history(session, readable, dag_id, model, limit, offset)
+    runs, query = history
     dags, models = _store.facets(session, readable)
-    return _html(
-        _render.history_page(
-            runs,
-            dags=dags,
-            models=models,
-            dag_id=dag_id,
-            model=model,
-            limit=limit,
-            offset=offset,
-            base=_airflow_base(request),
-        )
-    )
+    return _html(_render.history_page(runs, dags=dags, models=models, base=_airflow_base(request), **query))
 
 
 @router.get("/api/history", dependencies=_CAN_READ_XCOM)
-def history_json(
-    readable: _ReadableDep,
-    session: SessionDep,
-    dag_id: str | None = None,
-    model: str | None = None,
-    limit: _LimitQuery = _DEFAULT_LIMIT,
-    offset: _OffsetQuery = 0,
-) -> JSONResponse:
-    runs = _history(session, readable, dag_id, model, limit, offset)
-    return _json({"limit": limit, "offset": offset, "runs": [r.as_json() for r in runs]})
+def history_json(history: _HistoryDep) -> JSONResponse:
+    runs, query = history
+    return _json({"limit": query["limit"], "offset": query["offset"], "runs": [r.as_json() for r in runs]})
 
 
 def _task_report(

@@ -155,6 +155,16 @@ def test_task_data_matches_the_pushed_summaries(
     assert verdicts == {"gpt-4o-prod": True, "llama-weak": False, "claude-safe": True}
     history = airflow.api("GET", "/modelred/api/history").json()["runs"]
     assert [h["run_id"] for h in history] == [r["run_id"] for r in reversed(runs)]
+    # The query parameters both history routes share: paging, the model filter, the bounds.
+    newest = [r["run_id"] for r in reversed(runs)]
+    page = airflow.api("GET", "/modelred/api/history", params={"limit": 2, "offset": 1}).json()
+    assert (page["limit"], page["offset"]) == (2, 1) and [h["run_id"] for h in page["runs"]] == newest[1:3]
+    weak = airflow.api("GET", "/modelred/api/history", params={"model": "llama-weak"}).json()["runs"]
+    assert [h["run_id"] for h in weak] == [r["run_id"] for r in reversed(runs) if r["model"] == "llama-weak"]
+    for bad in ({"limit": 0}, {"offset": -1}):
+        assert airflow.api("GET", "/modelred/api/history", params=bad, ok=False).status_code == 422
+    filtered = airflow.api("GET", "/modelred/", params={"model": "llama-weak"}).text
+    assert 'data-model="llama-weak"' in filtered and 'data-model="claude-safe"' not in filtered
 
 
 def test_no_key_and_no_warnings(
