@@ -241,19 +241,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             while True:
                 news = sub.take()
                 if news is None and not reader.done() and (read_due is None or read_due > loop.time()):
-                    wake_at = read_due
-                    if self.deadline is not None:
-                        at_deadline = loop.time() + self.deadline - time.time()
-                        wake_at = at_deadline if wake_at is None else min(wake_at, at_deadline)
-                    sub.waiter = waiter = loop.create_future()
-                    timer = None if wake_at is None else loop.call_at(wake_at, sub.wake)
-                    try:
-                        await waiter
-                    finally:
-                        sub.waiter = None
-                        if timer is not None:
-                            timer.cancel()
-                    news = sub.take()
+                    news = await self._sleep_until_news(sub, read_due)
                 if reader.done():
                     if reader.cancelled() or reader.exception() is not None:
                         self.log.warning(
@@ -287,6 +275,26 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         finally:
             reader.cancel()
             shared.leave(key, sub)
+
+    async def _sleep_until_news(self, sub: shared.Subscription, read_due: float | None) -> Any:
+        """Sleep until news, an own GET's time or the deadline; return the news (None if none).
+
+        The group wakes ``sub`` with news, or when the stream's reader ended; ``read_due`` is loop time.
+        """
+        loop = asyncio.get_running_loop()
+        wake_at = read_due
+        if self.deadline is not None:
+            at_deadline = loop.time() + self.deadline - time.time()
+            wake_at = at_deadline if wake_at is None else min(wake_at, at_deadline)
+        sub.waiter = waiter = loop.create_future()
+        timer = None if wake_at is None else loop.call_at(wake_at, sub.wake)
+        try:
+            await waiter
+        finally:
+            sub.waiter = None
+            if timer is not None:
+                timer.cancel()
+        return sub.take()
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline
