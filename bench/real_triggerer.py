@@ -444,6 +444,7 @@ def one_run(
         time.sleep(args.poll)  # the triggerer alone: its heartbeats, the probe
         idle_cpu_rate = (cpu_of(everything()) - cpu_idle0) / (time.monotonic() - t_idle0)
         get_route = GET_ROUTE[kind]
+        gets_at_seed = server.counts().get(get_route, 0)
         seed(env, "wait", "wait", [spec(a) for a in ids])
         t_seeded = time.monotonic()
         # Uptake: every trigger started (its log file opened by "trigger ... starting").
@@ -477,6 +478,23 @@ def one_run(
             result["elapsed_s"] = round(time.monotonic() - t_begin, 1)
             return result
         print(f"    {n} started in {t_started - t_seeded:.0f} s", flush=True)
+        # The start-up's own GETs must be over before the window: every trigger's first check (its own
+        # GET, every contender alike) and, grouped, the reads of the first rounds while the group's list
+        # grew to reach the deepest waiting one (paced by the group: they may last a few intervals).
+        # Grouped: until an interval with at most 5 % of N own GETs; one-GET designs: N GETs made.
+        settle_deadline = time.monotonic() + 8 * args.poll
+        previous = server.counts().get(get_route, 0)
+        while time.monotonic() < settle_deadline:
+            time.sleep(args.poll if kind in ("modelred", "modelred_v2") else 1.0)
+            current = server.counts().get(get_route, 0)
+            if kind in ("modelred", "modelred_v2"):
+                if current - previous <= 0.05 * n:
+                    break
+            elif current - gets_at_seed >= n:
+                break
+            previous = current
+        result["seconds_to_settle"] = round(time.monotonic() - t_started, 1)
+        result["own_gets_before_window"] = server.counts().get(get_route, 0) - gets_at_seed
         time.sleep(args.poll * 1.5)
         # v2 rounds: the pages of QUEUED and RUNNING at the window (every run's unfinished ones count).
         unfinished_totals = [
