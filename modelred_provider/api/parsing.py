@@ -35,7 +35,6 @@ __all__ = [
     "parse_model",
     "parse_probe_index",
     "parse_probe_pack",
-    "parse_status",
     "read_payload",
     "status_recognised",
     "total_pages",
@@ -240,7 +239,7 @@ def parse_model(obj: Mapping[str, Any], operation: str = "get model") -> Model:
     )
 
 
-def parse_status(value: Any) -> AssessmentStatus:
+def _parse_status(value: Any) -> AssessmentStatus:
     """Read a status, case-insensitively; an unknown or missing one reads as QUEUED, as the SDK does.
 
     So the wait goes on, and the deadline ends it. :func:`status_recognised` tells when that was a guess.
@@ -291,7 +290,7 @@ def parse_assessment(
     report = _pick(obj, "report", "detailedReport", "detailed_report")
     return Assessment(
         id=_required_id(obj, ("assessment_id", "id", "assessmentId"), "assessment", operation),
-        status=parse_status(obj.get("status")),
+        status=_parse_status(obj.get("status")),
         status_raw=_raw_status(obj.get("status")),
         status_recognised=status_recognised(obj.get("status")),
         model_id=_model_ref(obj),

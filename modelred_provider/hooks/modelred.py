@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from modelred_provider.hooks._transport_sync import SyncTransport
     from modelred_provider.waiting.policy import PollPolicy
 
-__all__ = ["PARSE_SLICE", "ModelRedHook"]
+__all__ = ["ModelRedHook"]
 
 _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
 #: Where an assessment carries its report (see ``api.parsing.parse_assessment``).
@@ -56,7 +56,7 @@ _Item = TypeVar("_Item", Model, ProbePack, Assessment)
 #: Guard against a server whose pagination never ends.
 _MAX_PAGES = 1000
 #: Listed items parsed between two hand-backs to the event loop (``alist_assessments``).
-PARSE_SLICE = 200
+_PARSE_SLICE = 200
 
 
 def _assessment_spec(
@@ -666,7 +666,7 @@ class ModelRedHook(BaseHook):
         ``report=False``: the items' reports are not read (what a waiting trigger needs); ``retry=False``:
         each request is sent once and its failure raised at once (the shared stream's rule: its
         triggers fall back to their own GETs instead). Items are parsed in slices of
-        :data:`PARSE_SLICE`, handing the event loop back between them.
+        :data:`_PARSE_SLICE`, handing the event loop back between them.
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ModelRedConfigurationError(f"limit must be a positive whole number, got {limit!r}")
@@ -702,14 +702,14 @@ class ModelRedHook(BaseHook):
         operation: str,
         settings: ConnectionSettings,
     ) -> None:
-        """Parse a listed page into ``found`` (the first of an id wins), :data:`PARSE_SLICE` at a time.
+        """Parse a listed page into ``found`` (the first of an id wins), :data:`_PARSE_SLICE` at a time.
 
         The loop is handed back between slices: a long answer must not hold it in one go.
         """
-        for start in range(0, len(items), PARSE_SLICE):
+        for start in range(0, len(items), _PARSE_SLICE):
             if start:
                 await asyncio.sleep(0)
-            for item in items[start : start + PARSE_SLICE]:
+            for item in items[start : start + _PARSE_SLICE]:
                 parsed = parsing.parse_assessment(item, generation, operation)
                 found.setdefault(parsed.id, self._with_url(parsed, settings))
 
@@ -723,7 +723,7 @@ class ModelRedHook(BaseHook):
         time. An assessment that changes status while the pages are read may be missed or seen twice (pages
         shift): a caller reads a waiting one it did not see with its own GET.
 
-        ``report``/``retry`` as in :meth:`alist_assessments`; parsed in slices of :data:`PARSE_SLICE`.
+        ``report``/``retry`` as in :meth:`alist_assessments`; parsed in slices of :data:`_PARSE_SLICE`.
         """
         generation = ApiGeneration.V2
         transport = await self._atransport()

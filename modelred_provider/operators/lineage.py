@@ -21,12 +21,12 @@ from attrs import define, field
 from openlineage.client.event_v2 import Dataset
 from openlineage.client.facet_v2 import RunFacet
 
-__all__ = ["RUN_FACET_NAME", "SCHEMA_URL", "ModelRedAssessmentRunFacet", "dataset_namespace", "lineage_of"]
+__all__ = ["RUN_FACET_NAME", "ModelRedAssessmentRunFacet", "dataset_namespace", "lineage_of"]
 
 #: The key of the custom run facet in an event's ``run.facets``.
 RUN_FACET_NAME = "modelred_assessment"
 #: The facet's ``_schemaURL`` (OpenLineage asks custom facets for one).
-SCHEMA_URL = "https://github.com/modelred/airflow-provider-modelred/blob/main/docs/reference.md#openlineage"
+_SCHEMA_URL = "https://github.com/modelred/airflow-provider-modelred/blob/main/docs/reference.md#openlineage"
 
 
 @define
@@ -45,7 +45,7 @@ class ModelRedAssessmentRunFacet(RunFacet):
 
     @staticmethod
     def _get_schema() -> str:
-        return SCHEMA_URL
+        return _SCHEMA_URL
 
 
 def dataset_namespace(origin: str) -> str:

@@ -23,16 +23,16 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-__all__ = ["SECRET_KEY_WORDS", "ModelRedDeleteModelOperator", "ModelRedRegisterModelOperator"]
+__all__ = ["ModelRedDeleteModelOperator", "ModelRedRegisterModelOperator"]
 
 #: A ``provider_config`` key containing one of these words is a secret: refused in DAG code, and an
 #: extra of the provider connection with such a name is masked in logs.
-SECRET_KEY_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "auth", "private")
+_SECRET_KEY_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "auth", "private")
 
 
 def _looks_secret(name: str) -> bool:
     lowered = name.lower().replace("-", "_")
-    return any(word in lowered for word in SECRET_KEY_WORDS)
+    return any(word in lowered for word in _SECRET_KEY_WORDS)
 
 
 class ModelRedRegisterModelOperator(BaseOperator):

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from modelred_provider.api.models import Assessment, ProbeResult
 
 __all__ = [
-    "REPORT_FORMAT",
-    "REPORT_HTML",
-    "REPORT_JSON",
     "build_report",
     "pass_rate_svg",
     "render_html",
@@ -37,10 +34,10 @@ __all__ = [
 ]
 
 #: The ``format`` field of the JSON document.
-REPORT_FORMAT = "modelred-report/1"
+_REPORT_FORMAT = "modelred-report/1"
 #: File names written under ``report_path``.
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
+_REPORT_JSON = "report.json"
+_REPORT_HTML = "report.html"
 
 _LOCAL_PROTOCOLS = ("file", "local", "")
 
@@ -68,7 +65,7 @@ def build_report(assessment: Assessment, summary: dict[str, Any]) -> dict[str, A
     """
     report = assessment.report
     document = {
-        "format": REPORT_FORMAT,
+        "format": _REPORT_FORMAT,
         "summary": summary,
         "created_at": assessment.created_at.isoformat() if assessment.created_at else None,
         "completed_at": assessment.completed_at.isoformat() if assessment.completed_at else None,
@@ -277,8 +274,8 @@ def write_report(document: dict[str, Any], report_path: Any, *, conn_id: str | N
         base = ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
     if base.protocol in _LOCAL_PROTOCOLS:
         base.mkdir(parents=True, exist_ok=True)  # object stores have no folders to create
-    json_path = base / REPORT_JSON
-    html_path = base / REPORT_HTML
+    json_path = base / _REPORT_JSON
+    html_path = base / _REPORT_HTML
     json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     html_path.write_text(render_html(document), encoding="utf-8")
     return {"json": _url(json_path), "html": _url(html_path)}

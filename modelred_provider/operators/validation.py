@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset, AssetAlias
 
 __all__ = [
-    "add_asset_outlet",
     "as_list",
     "check_api_generation",
     "check_flag",
@@ -146,7 +145,7 @@ def check_identifier(value: Any, param: str) -> str:
     return value
 
 
-def add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any] | None:
+def _add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any] | None:
     """Return the task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
     if asset is None:
         return outlets
@@ -166,8 +165,8 @@ def gate_outlets(asset: Asset | None, fail_on_gate: Any, outlets: Any) -> tuple[
     if asset is None:
         return outlets, None
     if fail_on_gate:
-        return add_asset_outlet(asset, outlets), None
+        return _add_asset_outlet(asset, outlets), None
     from airflow.sdk import AssetAlias
 
     alias = AssetAlias(f"modelred-passed:{asset.name}")
-    return add_asset_outlet(alias, outlets), alias
+    return _add_asset_outlet(alias, outlets), alias
