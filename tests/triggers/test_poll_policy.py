@@ -32,13 +32,17 @@ def _a(status: AssessmentStatus, error: str | None = None) -> Assessment:
 )
 def test_terminal_statuses_end_the_wait(status, reason, event_status):
     step = PollPolicy("a1", poll_interval=5, deadline=None, retry_budget=2).on_assessment(_a(status, "boom"))
-    assert step.event == {
+    assert step.event is not None
+    event = dict(step.event)
+    message = event.pop("message")
+    assert event == {
         "status": event_status,
         "reason": reason,
         "assessment_id": "a1",
-        "message": step.event["message"],
         "assessment_status": status.value,
     }
+    # What the task log and the exception say: which assessment, how it ended, and ModelRed's words.
+    assert message == f"Assessment a1 ended {status.value}: boom"
 
 
 @pytest.mark.parametrize("status", [AssessmentStatus.QUEUED, AssessmentStatus.RUNNING])
