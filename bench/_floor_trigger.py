@@ -1,4 +1,5 @@
-"""The floor (bench only): the least a trigger can do per poll with aiohttp on one shared session.
+"""The floor (bench only): the least a trigger can do per poll with aiohttp on one shared session
+(``FloorTrigger``), and a trigger that does nothing at all (``SleepTrigger``).
 
 No retries, no parsing beyond the status, no connection look-up after the first: it shows how much of
 a trigger's CPU per poll is the HTTP client itself on this machine, so the other figures can be read
@@ -45,3 +46,27 @@ class FloorTrigger(BaseTrigger):
                 yield TriggerEvent({"status": "success", "assessment_status": status})
                 return
             await asyncio.sleep(self.poll_interval)
+
+
+class SleepTrigger(BaseTrigger):
+    """Does nothing but wake once per poll and look for a file (bench only): what holding N triggers
+    costs the triggerer itself (Airflow's share of every contender's CPU), with no request at all.
+
+    Fires when ``marker`` exists (the bench creates it to end every wait at once).
+    """
+
+    def __init__(self, marker: str, poll_interval: float) -> None:
+        super().__init__()
+        self.marker = marker
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "marker": self.marker,
+            "poll_interval": self.poll_interval,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while not os.path.exists(self.marker):  # noqa: ASYNC110, ASYNC240 - one stat per poll is its work
+            await asyncio.sleep(self.poll_interval)
+        yield TriggerEvent({"status": "success"})

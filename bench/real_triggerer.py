@@ -76,6 +76,7 @@ KINDS = {
     "http_sensor": "HttpSensorTrigger + status check (peer)",
     "dbt_cloud": "DbtCloudRunJobTrigger (dbt Cloud provider) on a loopback run-status endpoint",
     "floor": "the floor: one shared aiohttp session, GET + status (bench/_floor_trigger.py)",
+    "sleeper": "does nothing: wakes once per poll, no request (what holding N triggers costs Airflow)",
 }
 #: The route of each contender's own per-trigger GET (its first check; one-GET designs' every check).
 GET_ROUTE = {
@@ -85,6 +86,7 @@ GET_ROUTE = {
     "http_sensor": "GET /api/assessments/{id}",
     "floor": "GET /api/assessments/{id}",
     "dbt_cloud": "GET /api/v2/accounts/{account}/runs/{id}/",
+    "sleeper": "(none)",
 }
 PEER = "http_sensor"
 DEFAULT_RUNS = "modelred:best,modelred:mix,modelred_v2:mix,modelred_standalone:mix,http_sensor:mix"
@@ -210,6 +212,8 @@ def trigger_spec(kind: str, assessment_id: str, poll: float, v2: bool, emu_url: 
                 "hook_params": {},
             },
         ]
+    if kind == "sleeper":
+        return ["_floor_trigger.SleepTrigger", {"marker": emu_url, "poll_interval": poll}]
     if kind == "floor":
         return [
             "_floor_trigger.FloorTrigger",
@@ -358,6 +362,8 @@ def one_run(
     server: Any = dbt if kind == "dbt_cloud" else emu
 
     def create(count: int, with_mix: bool) -> tuple[list[str], int]:
+        if kind == "sleeper":
+            return ["warm"] if count == 1 and not with_mix else [str(i) for i in range(count)], count
         if kind == "dbt_cloud":
             assert dbt is not None
             made = dbt.create(count * (2 if with_mix else 1))  # runs are read by id: the mix is moot
@@ -365,13 +371,21 @@ def one_run(
         return create_assessments(emu.url, emu.api_key, count, v2=v2, mix=with_mix)
 
     def complete_one(assessment_id: str) -> None:
+        if kind == "sleeper":
+            (marker.parent / "warm" if assessment_id == "warm" else marker).touch()
+            return
         if kind == "dbt_cloud":
             assert dbt is not None
             dbt.complete(assessment_id)
         else:
             http_json("POST", f"{emu.url}/_emulator/assessments/{assessment_id}/complete")
 
+    marker = Path(tempfile.mkdtemp(prefix="modelred-bench-marker-")) / "ended"
+
     def spec(assessment_id: str) -> list[Any]:
+        if kind == "sleeper":  # ends when the marker file exists: the warm-up's at once, the N's later
+            target = marker.parent / "warm" if assessment_id == "warm" else marker
+            return trigger_spec(kind, assessment_id, args.poll, v2, str(target))
         return trigger_spec(kind, assessment_id, args.poll, v2, emu.url)
 
     ids, created = create(n, mix)
@@ -487,6 +501,8 @@ def one_run(
         while time.monotonic() < settle_deadline:
             time.sleep(args.poll if kind in ("modelred", "modelred_v2") else 1.0)
             current = server.counts().get(get_route, 0)
+            if kind == "sleeper":
+                break
             if kind in ("modelred", "modelred_v2"):
                 if current - previous <= 0.05 * n:
                     break
@@ -521,7 +537,9 @@ def one_run(
         }
         wall = wall1 - wall0
         gets = delta.get(get_route, 0)
-        if kind in ("modelred", "modelred_v2"):
+        if kind == "sleeper":
+            checks = 0
+        elif kind in ("modelred", "modelred_v2"):
             list_route = "GET /api/v2/assessments" if v2 else "GET /api/assessments"
             per_round = sum(math.ceil(max(1, total) / 100) for total in unfinished_totals) if v2 else 1
             rounds = delta.get(list_route, 0) / per_round
@@ -549,6 +567,8 @@ def one_run(
                 "cpu_ms_per_check_made_net": (
                     round((cpu - idle_cpu_rate * wall) / checks * 1000, 4) if checks else None
                 ),
+                # The triggerer's CPU per second to hold the N triggers (net of idle), ms / s.
+                "cpu_ms_per_s_net": round((cpu - idle_cpu_rate * wall) / wall * 1000, 1),
                 "rss_base_mib": round(rss_base / 2**20, 1),
                 "rss_per_trigger_kib": round((rss_peak - rss_base) / 1024 / n, 2),
                 "loop_lag_ms": {
@@ -570,8 +590,12 @@ def one_run(
             complete_one(ids[index])
             completed_at[index] = time.time()
 
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(paced, range(n)))
+        if kind == "sleeper":  # one marker ends them all at once
+            complete_one("all")
+            completed_at.update(dict.fromkeys(range(n), time.time()))
+        else:
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(paced, range(n)))
         t_c1 = time.monotonic()
         db = home / "airflow.db"
         deadline = time.monotonic() + args.poll * 3 + 60 + args.complete_over
@@ -617,6 +641,7 @@ def one_run(
         for log in logs:
             log.close()
         shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(marker.parent, ignore_errors=True)
         print(json.dumps(result, indent=1), flush=True)
     return result
 

@@ -83,18 +83,18 @@ def real_triggerer(name: str) -> None:
     peer, whose = _peer_cpu(data)
     print(
         "| contender | workload | triggerers | s to start all N | requests / interval | checks made / due "
-        "in window | CPU ms / check made (net of idle) | vs peer | KiB / trigger | loop lag p50 / p99 / max "
-        "ms | events written (carry the assessment) | detection p50 / p95 s (within poll+1 s) | "
+        "in window | CPU ms / check made (net of idle) | vs peer | triggerer CPU ms / s (net) | "
+        "KiB / trigger | loop lag p50 / p99 / max ms | events written (carry the assessment) | detection p50 / p95 s (within poll+1 s) | "
         "Airflow's write p50 / p95 s | event written p50 / p95 s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in data["results"]:
         lead = f"| {r['kind']} | {r['workload']} | {r.get('triggerers', 1)} |"
         if "error" in r:
-            print(f"{lead} not measured: {r['error'][-160:]!r} |||||||||||")
+            print(f"{lead} not measured: {r['error'][-160:]!r} ||||||||||||")
             continue
         if "not_reached" in r:
-            print(f"{lead} **{r['not_reached']}** ({r['uptake_per_s']} started / s) |||||||||||")
+            print(f"{lead} **{r['not_reached']}** ({r['uptake_per_s']} started / s) ||||||||||||")
             continue
         lag, det = r["loop_lag_ms"], r["detection_s"]
         cpu = r["cpu_ms_per_check_made_net"]
@@ -103,6 +103,7 @@ def real_triggerer(name: str) -> None:
         print(
             f"{lead} {r['seconds_to_start_all']} | {r['requests_per_interval']}{lists} | "
             f"{r['checks_made_in_window']} / {r['checks_due_in_window']} | {cpu} | {ratio} | "
+            f"{r.get('cpu_ms_per_s_net', '-')} | "
             f"{r['rss_per_trigger_kib']} | {lag['p50']} / {lag['p99']} / {lag['max']} | "
             f"{r['events_written']}/{r['n']} ({r['events_carrying_assessment']}) | "
             f"{_pair(det)} ({det.get('within_poll_plus_1s')}/{det['n']}) | "

@@ -31,7 +31,8 @@ run_part() {
     real-triggerer-mix)
       $PY "${RT[@]}" --runs modelred:mix,modelred_v2:mix,http_sensor:mix --name real-triggerer-mix ;;
     real-triggerer-others)
-      $PY "${RT[@]}" --runs modelred:best,modelred_standalone:mix,dbt_cloud:mix --name real-triggerer-others ;;
+      $PY "${RT[@]}" --runs modelred:best,modelred_standalone:mix,dbt_cloud:mix,http_sensor:mix,sleeper:best \
+        --name real-triggerer-others ;;
     real-triggerer-two)
       $PY "${RT[@]}" --runs modelred:mix:2,modelred_v2:mix:2 --name real-triggerer-two ;;
     real-triggerer-latency)
