@@ -84,7 +84,8 @@ def real_triggerer(name: str) -> None:
     print(
         "| contender | workload | triggerers | s to start all N | requests / interval | checks made / due "
         "in window | CPU ms / check made (net of idle) | vs peer | triggerer CPU ms / s (net) | "
-        "KiB / trigger | loop lag p50 / p99 / max ms | events written (carry the assessment) | detection p50 / p95 s (within poll+1 s) | "
+        "KiB / trigger | loop lag p50 / p99 / max ms | events written (carry the assessment) | "
+        "detection p50 / p95 s (within poll+1 s) | "
         "Airflow's write p50 / p95 s | event written p50 / p95 s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
