@@ -68,6 +68,14 @@ def _peer_cpu(data: dict[str, Any]) -> tuple[float | None, str]:
     return None, ""
 
 
+def _cpu_per_s(r: dict[str, Any]) -> float:
+    """The triggerer's CPU per second of the window, net of the idle triggerer, in ms / s."""
+    if "cpu_ms_per_s_net" in r:
+        return r["cpu_ms_per_s_net"]
+    net = r["cpu_window_s"] - r["idle_triggerer_cpu_s_per_s"] * r["window_s"]
+    return round(net / r["window_s"] * 1000, 1)
+
+
 def real_triggerer(name: str) -> None:
     """bench/real_triggerer.py: a real ``airflow triggerer``, events written to the metadata database."""
     data = load(name)
@@ -104,7 +112,7 @@ def real_triggerer(name: str) -> None:
         print(
             f"{lead} {r['seconds_to_start_all']} | {r['requests_per_interval']}{lists} | "
             f"{r['checks_made_in_window']} / {r['checks_due_in_window']} | {cpu} | {ratio} | "
-            f"{r.get('cpu_ms_per_s_net', '-')} | "
+            f"{_cpu_per_s(r)} | "
             f"{r['rss_per_trigger_kib']} | {lag['p50']} / {lag['p99']} / {lag['max']} | "
             f"{r['events_written']}/{r['n']} ({r['events_carrying_assessment']}) | "
             f"{_pair(det)} ({det.get('within_poll_plus_1s')}/{det['n']}) | "
