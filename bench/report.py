@@ -56,15 +56,17 @@ def _pair(d: dict[str, Any] | None, a: str = "p50", b: str = "p95") -> str:
 
 
 def _peer_cpu(data: dict[str, Any]) -> tuple[float | None, str]:
-    """The peer's CPU per check from the same run, else from real-triggerer-mix (said so)."""
+    """The peer's CPU per check from the same run, else from the part that ran it at the same N (said so)."""
     for r in data["results"]:
         if r["kind"] == "http_sensor" and r.get("cpu_ms_per_check_made_net"):
             return r["cpu_ms_per_check_made_net"], ""
-    path = RESULTS / "real-triggerer-mix.json"
-    if path.exists():
-        for r in json.loads(path.read_text())["results"]:
-            if r["kind"] == "http_sensor" and r.get("cpu_ms_per_check_made_net"):
-                return r["cpu_ms_per_check_made_net"], " (peer of real-triggerer-mix)"
+    n = data["args"]["n"]
+    for name in ("real-triggerer-mix", "real-triggerer-10k-peer"):  # the peer at the same N
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            for r in json.loads(path.read_text())["results"]:
+                if r["kind"] == "http_sensor" and r["n"] == n and r.get("cpu_ms_per_check_made_net"):
+                    return r["cpu_ms_per_check_made_net"], f" (peer of {name})"
     return None, ""
 
 
