@@ -227,15 +227,15 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
 
         News: its assessment changed, or the round could not see it (then one own GET at a paced slot).
 
-        The first check is this trigger's own GET (paced), as standalone. After a failed own GET the
-        policy's backoff holds: no GET before it is due. A broken stream (the group's loop ended)
-        returns None and this trigger goes on alone.
+        The first check is the group's next round (within one interval): a thousand triggers taken up
+        at once send no GET each. After a failed own GET the policy's backoff holds: no GET before it
+        is due. A broken stream (the group's loop ended) returns None and this trigger goes on alone.
         """
         loop = asyncio.get_running_loop()
         group, sub = shared.join(key, self.assessment_id, self.poll_interval)
         reader = asyncio.ensure_future(anext(stream))
         reader.add_done_callback(lambda _: sub.wake())
-        read_due: float | None = loop.time()  # an own GET is due at this time (None: listening)
+        read_due: float | None = None  # an own GET is due at this time (None: listening to the rounds)
         backoff_until = 0.0
         try:
             while True:

@@ -22,8 +22,9 @@ round costs:
   requests per round are bounded by the unfinished assessments of the organisation / 100, not by the
   number of triggers.
 * resources API: ``GET /api/assessments?limit=N``, newest first, every status, no filter and no
-  paging. One request per round, ``limit`` sized to reach the oldest waiting assessment (it grows
-  when a waiting one was not listed, up to :data:`MAX_LIST_LIMIT`) and shrinks back; a waiting
+  paging. One request per round, ``limit`` sized to reach the oldest waiting assessment (when a full
+  list missed waiting ones, the round lists again twice as deep, up to three times and
+  :data:`MAX_LIST_LIMIT`, and the next round starts there) and shrinks back; a waiting
   assessment older than that window is read by its trigger's own ``GET`` every interval. Its cost
   grows with how deep the oldest waiting assessment sits in the organisation's history, finished
   ones included: with many newer assessments nobody waits on, v2 is the cheaper API to wait on.
@@ -69,6 +70,8 @@ LIST_MARGIN = 20
 #: The largest ``limit`` a resources-API round asks; waiting assessments deeper than this are read
 #: by their triggers' own GETs.
 MAX_LIST_LIMIT = 25_000
+#: Lists a resources-API round may add, each twice as deep, when waiting assessments were not listed.
+_MAX_DEEPER = 3
 #: What a trigger is handed when the round could not see its assessment: read it yourself.
 READ_YOURSELF = "read"
 #: Triggers polling faster than this do not share (their own GETs are as cheap).
@@ -237,22 +240,24 @@ async def _round(hook: ModelRedHook, generation: ApiGeneration, group: Group) ->
     """One round's list: v2 every page of the unfinished assessments; resources the newest ``limit``."""
     waiting = set(group.subscriptions)
     if generation is ApiGeneration.V2:
-        listed = await hook.alist_unfinished_assessments(report=False, retry=False)
-        return {a.id: a for a in listed}
-    floor = len(waiting) + LIST_MARGIN
-    limit = min(MAX_LIST_LIMIT, max(group.limit, floor))
-    answer = await hook.alist_assessments(
-        limit=limit, api_generation=generation, report=False, retry=False, until_listed=waiting
-    )
-    depth = 0
-    for position, assessment in enumerate(answer, 1):
-        if assessment.id in waiting:
-            depth = position
-    if len(answer) >= limit and not waiting <= {a.id for a in answer}:
-        group.limit = min(MAX_LIST_LIMIT, limit * 2)  # some are deeper: look deeper next time
-    else:
-        group.limit = depth + LIST_MARGIN  # just past the deepest waiting one (new ones push it down)
-    return {a.id: a for a in answer}
+        unfinished = await hook.alist_unfinished_assessments(report=False, retry=False)
+        return {a.id: a for a in unfinished}
+    limit = min(MAX_LIST_LIMIT, max(group.limit, len(waiting) + LIST_MARGIN))
+    for deeper in range(_MAX_DEEPER + 1):
+        answer = await hook.alist_assessments(
+            limit=limit, api_generation=generation, report=False, retry=False, until_listed=waiting
+        )
+        listed = {a.id: a for a in answer}
+        missing = len(answer) >= limit and not waiting <= listed.keys()
+        if not missing or limit >= MAX_LIST_LIMIT or deeper == _MAX_DEEPER:
+            break
+        # Some waiting ones are deeper (newer assessments nobody waits on pushed them down): list deeper
+        # now, one request, rather than sending each of them to its own GET.
+        limit = min(MAX_LIST_LIMIT, limit * 2)
+    depth = max((position for position, a in enumerate(answer, 1) if a.id in waiting), default=0)
+    # Next round: just past the deepest waiting one (new ones push it down), or deeper still.
+    group.limit = min(MAX_LIST_LIMIT, limit * 2) if missing else depth + LIST_MARGIN
+    return listed
 
 
 async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:

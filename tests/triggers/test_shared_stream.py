@@ -111,11 +111,39 @@ def test_grouped_triggers_share_one_list_per_interval_with_mixed_outcomes(
     assert [events[0].payload["assessment_id"] for events in results] == ids
     lists = modelred_emulator.count("GET", LIST)
     own = modelred_emulator.count("GET", GET_ONE)
-    # One list per interval for the whole group; own GETs only for each trigger's first check (a
-    # late list may add one), where standalone triggers would have sent about 5 x elapsed GETs.
+    # One list per interval for the whole group; own GETs only to carry each final assessment in its
+    # event (a late list may add one), where standalone triggers would have sent about 5 x elapsed GETs.
     assert 3 <= lists <= math.ceil(elapsed / INTERVAL) + 1
     assert len(ids) <= own <= 2 * len(ids)
     assert modelred_emulator.count("PATCH", "/api/v2/assessments/{id}") == 0  # waiting is GET-only
+
+
+def test_a_group_starts_on_its_round_and_lists_deeper_at_once_instead_of_own_gets(
+    modelred_emulator, modelred_connection, monkeypatch
+):
+    """Thousands of triggers taken up at once (issue 14) must not each send a GET: a trigger's first
+    check is the group's first round, and a full list that missed waiting assessments (newer ones
+    nobody waits on pushed them down) is followed at once by one twice as deep, in the same round."""
+    monkeypatch.setattr(shared, "LIST_MARGIN", 0)  # the first list: exactly as many as wait (4)
+    waiting = []
+    for _ in range(4):  # each waiting assessment followed by a newer one nobody waits on
+        waiting += _launch(modelred_connection, ["stuck-model"])
+        _launch(modelred_connection, ["stuck-model"])
+    modelred_emulator.reset_counts()
+
+    async def scenario():
+        task = asyncio.ensure_future(_group([_trigger(a, modelred_connection) for a in waiting]))
+        await asyncio.sleep(INTERVAL / 2)  # the first round is over, the second not yet due
+        at_start = (modelred_emulator.count("GET", LIST), modelred_emulator.count("GET", GET_ONE))
+        for aid in waiting:
+            await asyncio.to_thread(modelred_emulator.complete_assessment, aid)
+        return at_start, await task
+
+    (lists, own), results = asyncio.run(scenario())
+    assert (lists, own) == (2, 0), "the first round: a list of 4, then one of 8 at once; no own GET"
+    assert _reasons(results) == ["completed"] * 4
+    # Afterwards only the GET that carries each final assessment in its event.
+    assert modelred_emulator.count("GET", GET_ONE) == len(waiting)
 
 
 def test_a_trigger_missing_from_a_capped_list_gets_its_event_by_its_own_get(
