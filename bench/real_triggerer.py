@@ -598,7 +598,8 @@ def one_run(
                 list(pool.map(paced, range(n)))
         t_c1 = time.monotonic()
         db = home / "airflow.db"
-        deadline = time.monotonic() + args.poll * 3 + 60 + args.complete_over
+        deadline = time.monotonic() + (args.event_timeout or args.poll * 3 + 60 + args.complete_over)
+        result["event_timeout_s"] = args.event_timeout or args.poll * 3 + 60 + args.complete_over
         rows: list[tuple[int, str, str | None]] = []
         while time.monotonic() < deadline:
             rows = left_deferred(db, "wait")
@@ -708,6 +709,12 @@ def main() -> int:
         "--runs",
         default=DEFAULT_RUNS,
         help=f"kind:workload[:triggerers],... (default {DEFAULT_RUNS}); kinds: {', '.join(KINDS)}",
+    )
+    ap.add_argument(
+        "--event-timeout",
+        type=float,
+        default=None,
+        help="seconds, after the endings, for all events to be written (default 3 x poll + 60 + spread)",
     )
     ap.add_argument(
         "--start-timeout",
