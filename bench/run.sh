@@ -39,11 +39,11 @@ run_part() {
       $PY "${RT[@]}" --n 500 --window 15 --complete-over 60 --runs modelred:mix,http_sensor:mix \
         --name real-triggerer-latency ;;
     real-triggerer-10k-ours)
-      $PY "${RT[@]}" --n 10000 --window 20 --start-timeout 240 --runs modelred:mix --name real-triggerer-10k-ours ;;
+      $PY "${RT[@]}" --n 10000 --window 20 --start-timeout 240 --event-timeout 240 --runs modelred:mix --name real-triggerer-10k-ours ;;
     real-triggerer-10k-peer)
-      $PY "${RT[@]}" --n 10000 --window 20 --start-timeout 240 --runs http_sensor:mix --name real-triggerer-10k-peer ;;
+      $PY "${RT[@]}" --n 10000 --window 20 --start-timeout 240 --event-timeout 240 --runs http_sensor:mix --name real-triggerer-10k-peer ;;
     real-triggerer-10k-floor)
-      $PY "${RT[@]}" --n 10000 --window 20 --start-timeout 240 --runs floor:best --name real-triggerer-10k-floor ;;
+      $PY "${RT[@]}" --n 10000 --window 20 --start-timeout 240 --event-timeout 240 --runs floor:best --name real-triggerer-10k-floor ;;
     dag-parse) $PY bench/dag_parse.py ;;
     dag-parse-preimport) $PY bench/dag_parse.py --pre-import-ours ;;
     airflow) $PY bench/airflow_run.py ;;
