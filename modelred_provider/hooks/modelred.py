@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import sys
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,6 +54,12 @@ _ASYNC_TRANSPORT = "modelred_provider.hooks._transport_async"
 #: Where an assessment carries its report (see ``api.parsing.parse_assessment``).
 _REPORT_FIELDS = ("report", "detailedReport", "detailed_report")
 _Item = TypeVar("_Item", Model, ProbePack, Assessment)
+#: How long hooks of one connection in one event loop share a read of it (``asettings``).
+_SETTINGS_TTL = 30.0
+#: event loop -> connection id -> (the read, loop time it started)
+_SETTINGS_READS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Future[ConnectionSettings], float]]
+] = weakref.WeakKeyDictionary()
 #: Guard against a server whose pagination never ends.
 _MAX_PAGES = 1000
 #: Listed items parsed between two hand-backs to the event loop (``alist_assessments``).
@@ -106,13 +113,33 @@ class ModelRedHook(BaseHook):
         return self._settings
 
     async def asettings(self) -> ConnectionSettings:
-        """Read the settings with ``BaseHook.aget_connection`` (safe on the triggerer's loop)."""
+        """Read the settings with ``BaseHook.aget_connection`` (safe on the triggerer's loop).
+
+        Hooks of one connection in one event loop share one read for :data:`_SETTINGS_TTL` seconds: ten
+        thousand triggers taken up at once ask the triggerer for the connection once, not each.
+        """
         if self._settings is None:
-            conn = await self.aget_connection(self.modelred_conn_id)
-            if isinstance(conn.password, str) and conn.password.strip():
-                await amask_key(conn.password.strip())
-            self._settings = settings_from_connection(conn, mask=False)
+            loop = asyncio.get_running_loop()
+            reads = _SETTINGS_READS.setdefault(loop, {})
+            entry = reads.get(self.modelred_conn_id)
+            if entry is None or loop.time() - entry[1] > _SETTINGS_TTL:
+                entry = reads[self.modelred_conn_id] = (
+                    asyncio.ensure_future(self._aread_settings()),
+                    loop.time(),
+                )
+            try:
+                self._settings = await asyncio.shield(entry[0])
+            except BaseException:
+                if reads.get(self.modelred_conn_id) is entry and entry[0].done():
+                    del reads[self.modelred_conn_id]  # a failed read is not shared: the next one asks again
+                raise
         return self._settings
+
+    async def _aread_settings(self) -> ConnectionSettings:
+        conn = await self.aget_connection(self.modelred_conn_id)
+        if isinstance(conn.password, str) and conn.password.strip():
+            await amask_key(conn.password.strip())
+        return settings_from_connection(conn, mask=False)
 
     @property
     def _transport(self) -> SyncTransport:

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import pytest
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from modelred_provider.api import errors as e
 from modelred_provider.api.models import AssessmentStatus
@@ -81,6 +82,39 @@ def test_hooks_of_one_connection_share_one_session_and_one_tcp_connection(
         assert open_sessions() == 0
 
     asyncio.run(many_pollers())
+
+
+def test_hooks_of_one_connection_in_one_loop_read_it_once(
+    emu: ModelRedEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten thousand triggers taken up at once must not each ask the triggerer for the connection: the
+    hooks of one connection in one loop share one read (for a while); another connection, a failed
+    read, or another loop read again."""
+    set_connection(monkeypatch, emu.url)
+    set_connection(monkeypatch, emu.url, conn_id="modelred_other")
+    reads: list[str] = []
+    original = ModelRedHook.aget_connection
+
+    async def counted(conn_id: str):
+        reads.append(conn_id)
+        await asyncio.sleep(0.01)  # concurrent hooks arrive while the first read is under way
+        return await original(conn_id)
+
+    monkeypatch.setattr(ModelRedHook, "aget_connection", staticmethod(counted))
+
+    async def many() -> None:
+        reads.clear()
+        hooks = [ModelRedHook() for _ in range(50)] + [ModelRedHook("modelred_other")]
+        settings = await asyncio.gather(*(h.asettings() for h in hooks))
+        assert all(s is settings[0] for s in settings[:50]) and settings[50] is not settings[0]
+        assert sorted(reads) == ["modelred_default", "modelred_other"]
+        for _ in range(2):
+            with pytest.raises(AirflowNotFoundException):
+                await ModelRedHook("modelred_missing").asettings()
+        assert reads.count("modelred_missing") == 2  # a failure is not shared
+
+    asyncio.run(many())
+    asyncio.run(many())  # a new loop reads again (the assertions inside hold for it too)
 
 
 def test_a_hook_used_without_context_closes_with_aclose(hook: ModelRedHook, emu: ModelRedEmulator) -> None:
