@@ -174,7 +174,7 @@ def test_a_large_answer_is_parsed_in_slices_that_hand_the_loop_back(
     parsed incrementally, one slice per step, and the async transport hands the loop back after each
     step; the sync path runs the same steps to the same value. (The loop lag in milliseconds is
     printed by ``bench/loop_stalls.py``, not asserted here.)"""
-    report = {"probes": [{"key": f"p{i}", "findings": ["x" * 50] * 5} for i in range(20000)]}
+    report = {"probes": [{"key": f"p{i}", "findings": ["x" * 50] * 5} for i in range(40000)]}
     big = json.dumps(assessment(status="COMPLETED", report=report)).encode()
     assert len(big) > 4 * body_module.INLINE_JSON_BYTES
     steps = body_module.decode_steps(big)
@@ -201,7 +201,7 @@ def test_a_large_answer_is_parsed_in_slices_that_hand_the_loop_back(
         return (len(found.report.probes) if found.report else 0), polled.report, polled.status.value
 
     with HostileServer(handle) as server:
-        assert asyncio.run(run()) == (20000, None, "COMPLETED")
+        assert asyncio.run(run()) == (40000, None, "COMPLETED")
         assert connect(monkeypatch, server.url, SECRET).get_assessment("asm_1").report is not None
 
 
