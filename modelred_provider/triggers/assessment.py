@@ -92,9 +92,6 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self._next_due: float | None = None
         #: The object of the read that ended the wait (what the event carries), when small enough.
         self._final: dict[str, Any] | None = None
-        #: Whether the event may cost one more GET to carry the final assessment (a group says no
-        #: when its slots are taken: a burst of endings fires at once, the tasks read at resume).
-        self._may_read_to_carry = True
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -164,9 +161,6 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         if payload.get("reason") not in _CARRIED_REASONS:
             return
         carried, self._final = self._final, None
-        if carried is None and not self._may_read_to_carry:
-            self.log.info("Assessment %s is read at resume (many ended at once)", self.assessment_id)
-            return
         if carried is None:
             try:
                 _, carried = await hook.aget_assessment_within(
@@ -262,8 +256,6 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
                     step = policy.observe(news, self.log)
                     sub.saw(news)
                     read_due = None
-                    if step.event is not None:
-                        self._may_read_to_carry = group.try_slot()
                 elif news == shared.READ_YOURSELF or read_due is not None or self._past_deadline():
                     due = max(backoff_until, loop.time() if read_due is None else read_due)
                     if due > loop.time():

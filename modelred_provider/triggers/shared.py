@@ -167,30 +167,15 @@ class Group:
         :data:`_MIN_BURST`) so that the few reads of an ordinary round (assessments that just ended) go
         at once.
         """
-        rate = self._refill()
-        self._tokens -= 1
-        if self._tokens < 0:
-            await asyncio.sleep(-self._tokens / rate)
-
-    def try_slot(self) -> bool:
-        """Take a slot for an optional GET if one is free now, else False (never waits).
-
-        When thousands of assessments end in one round, the few that get a slot carry their final
-        assessment in the event; the rest fire at once and their tasks read it at resume.
-        """
-        self._refill()
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
-
-    def _refill(self) -> float:
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         rate = max(1, self.size) / self.interval
         burst = max(_MIN_BURST, self.size * _BURST_SHARE)
         self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
-        return rate
+        self._tokens -= 1
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / rate)
 
     def hand_out(self, listed: dict[str, Assessment] | None) -> tuple[int, int]:
         """Tell each trigger what concerns it (``listed`` None: the list failed). (woken, to read)."""

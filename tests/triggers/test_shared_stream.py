@@ -146,32 +146,6 @@ def test_a_group_starts_on_its_round_and_lists_deeper_at_once_instead_of_own_get
     assert modelred_emulator.count("GET", GET_ONE) == len(waiting)
 
 
-def test_a_burst_of_endings_fires_at_once_and_only_the_free_slots_carry_the_assessment(
-    modelred_emulator, modelred_connection, monkeypatch
-):
-    """10,000 ending at once must not wait for 10,000 more GETs: the group's free slots (its burst) carry
-    the final assessment in their events, the others fire without it and their tasks read it at resume
-    (the operator's _carried / _fetch)."""
-    monkeypatch.setattr(shared, "_MIN_BURST", 2)
-    monkeypatch.setattr(shared, "_BURST_SHARE", 0.0)
-    ids = _launch(modelred_connection, ["stuck-model"] * 6)
-
-    async def scenario():
-        triggers = [_trigger(a, modelred_connection, poll_interval=5.0) for a in ids]
-        task = asyncio.ensure_future(_group(triggers))
-        await asyncio.sleep(1.0)  # the first round saw them all running
-        for aid in ids:
-            await asyncio.to_thread(modelred_emulator.complete_assessment, aid)
-        modelred_emulator.reset_counts()
-        return await task
-
-    results = asyncio.run(scenario())
-    assert _reasons(results) == ["completed"] * 6
-    carried = [events[0].payload for events in results if "assessment" in events[0].payload]
-    assert len(carried) == 2 and all(p["assessment"]["status"] == "COMPLETED" for p in carried)
-    assert modelred_emulator.count("GET", GET_ONE) == 2  # one read per carried event, none for the rest
-
-
 def test_a_trigger_missing_from_a_capped_list_gets_its_event_by_its_own_get(
     modelred_emulator, modelred_connection, monkeypatch
 ):
