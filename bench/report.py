@@ -35,6 +35,12 @@ def load(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text())
 
 
+def columns(*names: str) -> None:
+    """Print a Markdown table's header row and its separator (one ``---`` per column)."""
+    print("| " + " | ".join(names) + " |")
+    print("|" + "---|" * len(names))
+
+
 def header(name: str, data: dict[str, Any], what: str) -> None:
     m = data["machine"]
     end = data.get("load_at_end")
@@ -91,14 +97,23 @@ def real_triggerer(name: str) -> None:
         f"{a['complete_over']:g} s",
     )
     peer, whose = _peer_cpu(data)
-    print(
-        "| contender | workload | triggerers | s to start all N | requests / interval | checks made / due "
-        "in window | CPU ms / check made (net of idle) | vs peer | triggerer CPU ms / s (net) | "
-        "KiB / trigger | loop lag p50 / p99 / max ms | events written (carry the assessment) | "
-        "detection p50 / p95 s (within poll+1 s) | "
-        "Airflow's write p50 / p95 s | event written p50 / p95 s |"
+    columns(
+        "contender",
+        "workload",
+        "triggerers",
+        "s to start all N",
+        "requests / interval",
+        "checks made / due in window",
+        "CPU ms / check made (net of idle)",
+        "vs peer",
+        "triggerer CPU ms / s (net)",
+        "KiB / trigger",
+        "loop lag p50 / p99 / max ms",
+        "events written (carry the assessment)",
+        "detection p50 / p95 s (within poll+1 s)",
+        "Airflow's write p50 / p95 s",
+        "event written p50 / p95 s",
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in data["results"]:
         lead = f"| {r['kind']} | {r['workload']} | {r.get('triggerers', 1)} |"
         if "error" in r:
@@ -126,8 +141,9 @@ def real_triggerer(name: str) -> None:
 def uptake() -> None:
     """How fast the triggerer took up the N triggers, per contender, from every real-triggerer part."""
     print("### uptake: seconds until the triggerer had started K of the N triggers (trigger log files)\n")
-    print("| part | contender | N | started | s to 1,000 | s to N/4 | s to N/2 | s to N | started / s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    columns(
+        "part", "contender", "N", "started", "s to 1,000", "s to N/4", "s to N/2", "s to N", "started / s"
+    )
     for name in REAL_TRIGGERER:
         path = RESULTS / f"{name}.json"
         if not path.exists():
@@ -148,8 +164,7 @@ def uptake() -> None:
 def durations() -> None:
     """How long each part took (its JSON's ``seconds``)."""
     print("### how long each part took (`bash bench/run.sh`)\n")
-    print("| part | seconds | measured at (UTC) | load at start / end |")
-    print("|---|---|---|---|")
+    columns("part", "seconds", "measured at (UTC)", "load at start / end")
     total = 0.0
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
@@ -169,8 +184,7 @@ def dag_parse(name: str) -> None:
         return
     pre = data["args"]["pre_import_ours"]
     header(name, data, f"per-parse duration in a real dag-processor (our modules pre-imported: {pre})")
-    print("| DAG file | parses | median ms | p95 ms | extra over BaseOperator ms |")
-    print("|---|---|---|---|---|")
+    columns("DAG file", "parses", "median ms", "p95 ms", "extra over BaseOperator ms")
     for r in data["results"].values():
         print(
             f"| {r['what']} | {r['parses']} | {r['median_ms']} | {r['p95_ms']} | {r['extra_over_base_ms']} |"
@@ -184,8 +198,7 @@ def airflow_run() -> None:
         return
     a = data["args"]
     header("airflow_run", data, f"assessment {a['assessment_seconds']:g} s, poll {a['poll']:g} s")
-    print("| mode | final | worker-held s | + queued s | deferred s | requests |")
-    print("|---|---|---|---|---|---|")
+    columns("mode", "final", "worker-held s", "+ queued s", "deferred s", "requests")
     for dag_id in ("modelred_bench_deferrable", "modelred_bench_blocking"):
         r = data.get(dag_id)
         if r:
@@ -209,8 +222,7 @@ def imports() -> None:
     if not data:
         return
     header("imports", data, f"median of {data['runs']} fresh interpreters each")
-    print("| module(s) | extra ms over airflow.sdk (median) | min | max | new modules | heavy imports |")
-    print("|---|---|---|---|---|---|")
+    columns("module(s)", "extra ms over airflow.sdk (median)", "min", "max", "new modules", "heavy imports")
     for name, r in data["results"].items():
         heavy = ", ".join(r["heavy"]) or "none"
         print(
@@ -229,12 +241,18 @@ def triggerer(name: str) -> None:
         name, data, f"N={a['n']}, poll {a['poll']:g} s, window {a['window']:g} s, staggered={a['stagger']}"
     )
     peer = res.get("http_sensor", {}).get("cpu_s_per_1000_checks_net")
-    print(
-        "| contender | CPU s / 1000 checks (net of idle) | vs peer | HTTP requests in window | "
-        "KiB / waiting trigger | TCP opened (whole run) | TCP opened in window | server accepted in window "
-        "| loop lag max ms | events ok |"
+    columns(
+        "contender",
+        "CPU s / 1000 checks (net of idle)",
+        "vs peer",
+        "HTTP requests in window",
+        "KiB / waiting trigger",
+        "TCP opened (whole run)",
+        "TCP opened in window",
+        "server accepted in window",
+        "loop lag max ms",
+        "events ok",
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
     idle = res.get("idle", {}).get("cpu_window_s", 0.0)
     order = ["idle", "modelred", "modelred_standalone", "http_sensor", "http_event", "floor"]
     for kind, r in sorted(res.items(), key=lambda kv: [*order, kv[0]].index(kv[0])):
@@ -261,8 +279,7 @@ def loop_stalls() -> None:
     if not data:
         return
     header("loop_stalls", data, f"longest event-loop stall, median of {data['args']['repeat']} runs")
-    print("| case | max loop lag ms (median) | runs |")
-    print("|---|---|---|")
+    columns("case", "max loop lag ms (median)", "runs")
     for r in data["results"]:
         print(f"| {r['case']} | {r['median_ms']} | {', '.join(map(str, r['runs_ms']))} |")
     print()
@@ -274,8 +291,7 @@ def ui_history() -> None:
         return
     r = data["results"]
     header("ui_history", data, f"{r['summaries']:,} stored summaries, {r['requests']} requests each")
-    print("| page | median s | max s |")
-    print("|---|---|---|")
+    columns("page", "median s", "max s")
     print(f"| history page (`/modelred/`, {r['page_bytes']:,} bytes) | {r['history_page_median_s']:.3f} | "
           f"{r['history_page_max_s']:.3f} |")  # fmt: skip
     print(f"| a task's tab | {r['task_tab_median_s']:.3f} | {r['task_tab_max_s']:.3f} |")
