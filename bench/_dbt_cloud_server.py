@@ -18,55 +18,17 @@ the bench create runs, end them and read the request counters:
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
-import ssl
 import sys
 from collections import Counter
 from pathlib import Path
 
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's tests/
+from tests.security.hostile import certificate
+
 RUN_ROUTE = "GET /api/v2/accounts/{account}/runs/{id}/"
-
-
-def make_cert(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for ``localhost`` (and 127.0.0.1), valid for a day."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 async def main(folder: Path, api_port: int, control_port: int) -> None:
@@ -100,9 +62,7 @@ async def main(folder: Path, api_port: int, control_port: int) -> None:
     control.router.add_post("/_bench/runs", create)
     control.router.add_post("/_bench/runs/{run_id}/complete", complete)
     control.router.add_get("/_bench/counts", get_counts)
-    cert, key = make_cert(folder)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
+    tls, cert = certificate(folder, ("localhost", "127.0.0.1"))  # self-signed, valid for a day
     api_runner, control_runner = web.AppRunner(api, access_log=None), web.AppRunner(control, access_log=None)
     await api_runner.setup()
     await control_runner.setup()
