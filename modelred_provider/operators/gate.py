@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelred_provider.api.models import AssessmentStatus
+from modelred_provider.api.models import AssessmentStatus, Report
 from modelred_provider.api.vocabulary import RISK_LEVELS, SEVERITIES, normalize_level
 from modelred_provider.operators.validation import (
     check_flag,
@@ -25,7 +25,7 @@ from modelred_provider.operators.validation import (
 from modelred_provider.waiting.parameters import is_finite_number
 
 if TYPE_CHECKING:
-    from modelred_provider.api.models import Assessment, Report
+    from modelred_provider.api.models import Assessment
 
 __all__ = [
     "BASELINE_EXPLICIT",
@@ -40,6 +40,7 @@ __all__ = [
 
 #: The key of :func:`count_vulnerabilities` for vulnerabilities whose severity is missing or unknown.
 _UNKNOWN = "unknown"
+_NO_REPORT = "the assessment has no report"
 
 
 @dataclass(frozen=True)
@@ -96,89 +97,88 @@ class QualityGate:
           could be any of the listed ones (the rule: an unknown severity counts against every gate
           that lists a severity, so ``fail_on_severities=["low"]`` fails on it too).
         """
-        if self.is_empty:
-            return GateVerdict(True, [])
         reasons: list[str] = []
-        no_report = "the assessment has no report"
         if self.min_score is not None:
-            reasons.extend(self._score_reasons(report, no_report))
+            reasons += self._score_reasons(report)
         if self.max_risk_level is not None:
-            reasons.extend(self._risk_reasons(report, no_report))
+            reasons += self._risk_reasons(report)
         if self.fail_on_severities:
-            reasons.extend(self._severity_reasons(report, no_report))
+            reasons += self._severity_reasons(report)
         return GateVerdict(not reasons, reasons)
 
-    def _score_reasons(self, report: Report | None, no_report: str) -> list[str]:
+    def _score_reasons(self, report: Report | None) -> list[str]:
         bar = self.min_score
-        if not is_finite_number(bar) or not 0 <= bar <= 100:  # type: ignore[operator]
+        if not _is_score(bar):  # built directly, not by from_params: NaN would pass every comparison
             return [f"min_score={bar!r} is not a score between 0 and 100, so the gate cannot pass"]
         criterion = f"min_score={bar:g}"
         score = report.overall_score if report is not None else None
+        if report is not None and _is_score(score):
+            return [f"overall score {score:g} is below {criterion}"] if score < bar else []  # type: ignore[operator]
         if report is None:
-            return [f"{no_report}, so {criterion} cannot be met"]
-        if score is None:
-            return [f"no overall score reported, so {criterion} cannot be met"]
-        if not is_finite_number(score):
-            return [f"overall score {score!r} is not a number, so {criterion} cannot be met"]
-        if not 0 <= score <= 100:
-            return [
-                f"overall score {score:g} is outside 0..100 (not a ModelRed score), "
-                f"so {criterion} cannot be met"
-            ]
-        if score < bar:  # type: ignore[operator]
-            return [f"overall score {score:g} is below {criterion}"]
-        return []
+            gap = _NO_REPORT
+        elif score is None:
+            gap = "no overall score reported"
+        elif not is_finite_number(score):
+            gap = f"overall score {score!r} is not a number"
+        else:
+            gap = f"overall score {score:g} is outside 0..100 (not a ModelRed score)"
+        return [f"{gap}, so {criterion} cannot be met"]
 
-    def _risk_reasons(self, report: Report | None, no_report: str) -> list[str]:
+    def _risk_reasons(self, report: Report | None) -> list[str]:
         limit = normalize_level(self.max_risk_level)
         if limit not in RISK_LEVELS:
             return [f"max_risk_level={self.max_risk_level!r} is not a risk level, so the gate cannot pass"]
         criterion = f"max_risk_level={limit!r}"
+        risk = normalize_level(report.risk_level) if report is not None else None
+        if risk in RISK_LEVELS:
+            above = RISK_LEVELS.index(risk) > RISK_LEVELS.index(limit)
+            return [f"risk level {risk!r} is above {criterion}"] if above else []
         if report is None:
-            return [f"{no_report}, so {criterion} cannot be met"]
-        risk = normalize_level(report.risk_level)
-        if risk is None:
-            return [f"no risk level reported, so {criterion} cannot be met"]
-        if risk not in RISK_LEVELS:
-            return [
-                f"risk level {risk!r} is not a known level ({', '.join(RISK_LEVELS)}), "
-                f"so {criterion} cannot be met"
-            ]
-        if RISK_LEVELS.index(risk) > RISK_LEVELS.index(limit):
-            return [f"risk level {risk!r} is above {criterion}"]
-        return []
+            gap = _NO_REPORT
+        elif risk is None:
+            gap = "no risk level reported"
+        else:
+            gap = f"risk level {risk!r} is not a known level ({', '.join(RISK_LEVELS)})"
+        return [f"{gap}, so {criterion} cannot be met"]
 
-    def _severity_reasons(self, report: Report | None, no_report: str) -> list[str]:
-        wanted = [normalize_level(sev) for sev in self.fail_on_severities]
+    def _severity_reasons(self, report: Report | None) -> list[str]:
         bad = [sev for sev in self.fail_on_severities if normalize_level(sev) not in SEVERITIES]
         if bad:
             return [f"fail_on_severities lists {bad!r}, not severities, so the gate cannot pass"]
-        criterion = f"fail_on_severities={list(dict.fromkeys(wanted))!r}"
+        wanted = list(dict.fromkeys(normalize_level(sev) for sev in self.fail_on_severities))
+        criterion = f"fail_on_severities={wanted!r}"
         if report is None:
-            return [f"{no_report}, so {criterion} cannot be checked"]
-        reasons = []
+            return _uncounted(report, criterion)
         counts = count_vulnerabilities(report)
-        for sev in dict.fromkeys(wanted):
-            n = counts.get(sev or "", 0)
-            if n:
-                reasons.append(
-                    f"{n} {sev} vulnerabilit{'y' if n == 1 else 'ies'} found "
-                    f"(fail_on_severities includes {sev!r})"
-                )
-        if counts.get(_UNKNOWN):
-            n = counts[_UNKNOWN]
+        reasons = [
+            f"{n} {sev} vulnerabilit{'y' if n == 1 else 'ies'} found (fail_on_severities includes {sev!r})"
+            for sev in wanted
+            if (n := counts[sev])  # type: ignore[index]
+        ]
+        if n := counts.get(_UNKNOWN, 0):
             spellings = ", ".join(repr(s) for s in _unknown_severities(report)[:3])
             reasons.append(
                 f"{n} vulnerabilit{'y' if n == 1 else 'ies'} or failing probe{'' if n == 1 else 's'} with "
                 f"a missing or unknown severity ({spellings}) could be any severity, so {criterion} "
                 "cannot be checked"
             )
-        if report.vulnerabilities_unknown:
-            reasons.append(
-                f"the report's vulnerabilities cannot be counted ({report.vulnerabilities_unknown}), "
-                f"so {criterion} cannot be checked"
-            )
-        return reasons
+        return reasons + _uncounted(report, criterion)
+
+
+def _is_score(value: Any) -> bool:
+    return is_finite_number(value) and 0 <= value <= 100
+
+
+def _uncounted(report: Report | None, criterion: str) -> list[str]:
+    """Say why a severity criterion cannot be checked: no report, or vulnerabilities it cannot count."""
+    if report is None:
+        return [f"{_NO_REPORT}, so {criterion} cannot be checked"]
+    if report.vulnerabilities_unknown:
+        return [
+            f"the report's vulnerabilities cannot be counted ({report.vulnerabilities_unknown}), "
+            f"so {criterion} cannot be checked"
+        ]
+    return []
 
 
 def _bucket(severity: Any) -> str:
@@ -186,42 +186,40 @@ def _bucket(severity: Any) -> str:
     return level if level in SEVERITIES else _UNKNOWN
 
 
+def _findings(report: Report) -> tuple[list[tuple[Any, int]], ...]:
+    """Return (severity, number) pairs of each source: vulnerabilities, severity_counts, failing probes."""
+    return (
+        [(v.severity, 1) for v in report.vulnerabilities],
+        list(report.severity_counts.items()),
+        [(p.severity, 1) for p in report.probes if p.failed_cases > 0],
+    )
+
+
 def count_vulnerabilities(report: Report | None, severities: Sequence[str] = SEVERITIES) -> dict[str, int]:
     """Count vulnerabilities by severity; every known severity is present (0 when none).
 
     ``"unknown"`` is there too when some have a missing or unknown severity.
 
-    Three sources, each a lower bound of the same number, so the highest count per severity wins
-    (none can hide what another shows, and nothing is counted twice): the vulnerability items, the
-    counts the report gives as numbers (``Report.severity_counts``) and the probes with failed cases.
+    Three sources (:func:`_findings`), each a lower bound of the same number, so the highest count per
+    severity wins: none can hide what another shows, and nothing is counted twice.
     """
     keys = (*severities, _UNKNOWN)
-    if report is None:
-        return dict.fromkeys(severities, 0)
-    items = dict.fromkeys(keys, 0)
-    for vuln in report.vulnerabilities:
-        items[_bucket(vuln.severity)] += 1
-    given = dict.fromkeys(keys, 0)
-    for severity, n in report.severity_counts.items():
-        given[_bucket(severity)] += n
-    probes = dict.fromkeys(keys, 0)
-    for probe in report.probes:
-        if probe.failed_cases > 0:
-            probes[_bucket(probe.severity)] += 1
-    counts = {key: max(items[key], given[key], probes[key]) for key in keys}
+    tallies = []
+    for source in _findings(report if report is not None else Report()):
+        tally = dict.fromkeys(keys, 0)
+        for severity, n in source:
+            tally[_bucket(severity)] += n
+        tallies.append(tally)
+    counts = {key: max(tally[key] for tally in tallies) for key in keys}
     if not counts[_UNKNOWN]:
         del counts[_UNKNOWN]
     return counts
 
 
-def _unknown_severities(report: Report | None) -> list[str | None]:
+def _unknown_severities(report: Report) -> list[Any]:
     """List the distinct missing (``None``) or unknown severity spellings in ``report``, for messages."""
-    if report is None:
-        return []
-    seen = [v.severity for v in report.vulnerabilities]
-    seen += [s for s, n in report.severity_counts.items() if n]
-    seen += [p.severity for p in report.probes if p.failed_cases > 0]
-    return list(dict.fromkeys(s for s in seen if _bucket(s) == _UNKNOWN))
+    found = (s for source in _findings(report) for s, n in source if n and _bucket(s) == _UNKNOWN)
+    return list(dict.fromkeys(found))
 
 
 #: Where the regression gate's baseline came from (the summary's ``baseline.chosen``).
@@ -320,27 +318,17 @@ class RegressionGate:
         criterion that needs them. A finding of unknown severity in this report counts as critical
         (it could be); in the baseline only a known critical one does, so nothing hides a new one.
         """
-        info: dict[str, Any] = {
-            "assessment_id": None,
-            "chosen": None,
-            "score": None,
-            "risk_level": None,
-            "completed_at": None,
-            "score_drop": None,
-            "new_critical": None,
-            "note": None,
-        }
+        info: dict[str, Any] = dict.fromkeys(
+            ("assessment_id", "chosen", "score", "risk_level", "completed_at")
+        )
+        info.update(score_drop=None, new_critical=None, note=None)  # the summary's ``baseline``, in order
         if self.is_empty:
             return GateVerdict(True, []), info
         info["chosen"] = chosen
         if baseline is None:
-            if unusable:
-                return GateVerdict(False, [missing]), {**info, "note": missing}
-            if self.require_baseline:
-                return GateVerdict(False, [f"{missing}, and require_baseline=True"]), {
-                    **info,
-                    "note": missing,
-                }
+            if unusable or self.require_baseline:
+                reason = missing if unusable else f"{missing}, and require_baseline=True"
+                return GateVerdict(False, [reason]), {**info, "note": missing}
             note = f"{missing}: the regression criteria were not applied (require_baseline=False)"
             return GateVerdict(True, []), {**info, "note": note}
         base = baseline.report
@@ -367,7 +355,7 @@ class RegressionGate:
         criterion = f"max_score_drop={self.max_score_drop:g}"
         score = report.overall_score if report is not None else None
         for name, value in (("this assessment's", score), ("the baseline's", base.overall_score)):
-            if not is_finite_number(value) or not 0 <= value <= 100:  # type: ignore[operator]
+            if not _is_score(value):
                 return [f"{name} overall score {value!r} is not a score, so {criterion} cannot be checked"]
         drop = round(float(base.overall_score) - float(score), 6)  # type: ignore[arg-type]
         info["score_drop"] = drop
@@ -379,14 +367,8 @@ class RegressionGate:
         return []
 
     def _critical_reasons(self, report: Report | None, base: Report, info: dict[str, Any]) -> list[str]:
-        criterion = "fail_on_new_critical"
-        if report is None:
-            return [f"the assessment has no report, so {criterion} cannot be checked"]
-        if report.vulnerabilities_unknown:
-            return [
-                f"the report's vulnerabilities cannot be counted ({report.vulnerabilities_unknown}), "
-                f"so {criterion} cannot be checked"
-            ]
+        if report is None or report.vulnerabilities_unknown:
+            return _uncounted(report, "fail_on_new_critical")
         new = sorted(
             _critical_findings(report, unknown_counts=True) - _critical_findings(base, unknown_counts=False)
         )
