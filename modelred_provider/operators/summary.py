@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelred_provider.api.models import Report
 from modelred_provider.api.vocabulary import SEVERITIES, normalize_level
 from modelred_provider.operators.gate import GateVerdict, count_vulnerabilities
 
 if TYPE_CHECKING:
-    from modelred_provider.api.models import Assessment, ProbeResult, Report
+    from modelred_provider.api.models import Assessment, ProbeResult
 
 __all__ = ["build_summary", "failing_probes", "pass_rate_by_category", "render_report"]
 
@@ -62,7 +63,8 @@ def build_summary(
     ``vulnerabilities_by_severity`` has an ``unknown`` key when some severities are missing or unknown;
     ``vulnerabilities_unknown`` says why the vulnerabilities could not be counted (``None`` if they could).
     """
-    report = assessment.report
+    # No report: the figures of an empty one, and why its vulnerabilities cannot be counted.
+    report = assessment.report or Report(vulnerabilities_unknown="the assessment has no report")
     return {
         "assessment_id": assessment.id,
         "url": url or assessment.url,
@@ -70,18 +72,12 @@ def build_summary(
         "status_raw": assessment.status_raw,
         "model": model or assessment.model_id,
         "api_generation": assessment.api_generation.value,
-        "score": report.overall_score if report else None,
-        "risk_level": normalize_level(report.risk_level) if report else None,
-        "totals": {
-            "tests": report.total_tests if report else 0,
-            "passed": report.passed_tests if report else 0,
-            "failed": report.failed_tests if report else 0,
-        },
+        "score": report.overall_score,
+        "risk_level": normalize_level(report.risk_level),
+        "totals": {"tests": report.total_tests, "passed": report.passed_tests, "failed": report.failed_tests},
         "pass_rate_by_category": pass_rate_by_category(report),
         "vulnerabilities_by_severity": count_vulnerabilities(report),
-        "vulnerabilities_unknown": (
-            report.vulnerabilities_unknown if report else "the assessment has no report"
-        ),
+        "vulnerabilities_unknown": report.vulnerabilities_unknown,
         "failing_probes": [p.key for p in failing_probes(report)],
         "error": assessment.error_message,
         "gate": gate.as_dict() if gate is not None else None,
@@ -104,22 +100,18 @@ def render_report(assessment: Assessment, summary: dict[str, Any], *, limit: int
     ]
     if summary["error"]:
         lines.append(f"  error: {summary['error']}")
-    failing = failing_probes(report)
-    if failing:
+    if failing := failing_probes(report):
         lines.append(f"  failing probes ({len(failing)}):")
         for p in failing[:limit]:
             lines.append(f"    - {p.key} [{p.severity or '?'}] {p.failed_cases}/{p.total_cases} cases failed")
-    vulns = sorted(report.vulnerabilities if report else (), key=lambda v: _rank(v.severity))
-    if vulns:
+    if vulns := sorted(report.vulnerabilities if report else (), key=lambda v: _rank(v.severity)):
         lines.append(f"  worst vulnerabilities ({len(vulns)}):")
         for v in vulns[:limit]:
             lines.append(f"    - [{v.severity or '?'}] {v.probe or '?'}: {v.description or ''}".rstrip(": "))
-    gate = summary.get("gate")
-    if gate is not None:
+    if (gate := summary.get("gate")) is not None:
         lines.append(f"  quality gate: {'PASSED' if gate['passed'] else 'FAILED'}")
         lines.extend(f"    - {reason}" for reason in gate["reasons"])
-    baseline = summary.get("baseline")
-    if baseline is not None:
+    if (baseline := summary.get("baseline")) is not None:
         if baseline["assessment_id"]:
             score, drop = baseline["score"], baseline["score_drop"]
             lines.append(
