@@ -92,13 +92,10 @@ def check_severities(value: Any, param: str = "fail_on_severities") -> tuple[str
     if value is None or value == "" or value == []:
         return ()
     items = as_list(value, param) or []
-    out = []
     for item in items:
-        sev = normalize_level(item)
-        if sev not in SEVERITIES:
+        if normalize_level(item) not in SEVERITIES:
             raise ValueError(f"{param} contains {item!r}: use severities from {list(SEVERITIES)}.")
-        out.append(sev)
-    return tuple(dict.fromkeys(s for s in out if s))
+    return tuple(dict.fromkeys(s for s in map(normalize_level, items) if s))
 
 
 def check_gate_params(min_score: Any, max_risk_level: Any, fail_on_severities: Any) -> None:
@@ -145,14 +142,6 @@ def check_identifier(value: Any, param: str) -> str:
     return value
 
 
-def _add_asset_outlet(asset: Asset | AssetAlias | None, outlets: Any) -> list[Any] | None:
-    """Return the task's outlets with ``asset`` added (so Airflow records an event for it on success)."""
-    if asset is None:
-        return outlets
-    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
-    return current if asset in current else [*current, asset]
-
-
 def gate_outlets(asset: Asset | None, fail_on_gate: Any, outlets: Any) -> tuple[Any, AssetAlias | None]:
     """Return the task's outlets for ``asset``, and the alias its event goes through (operator and sensor).
 
@@ -164,9 +153,11 @@ def gate_outlets(asset: Asset | None, fail_on_gate: Any, outlets: Any) -> tuple[
     check_flag(fail_on_gate, "fail_on_gate")
     if asset is None:
         return outlets, None
-    if fail_on_gate:
-        return _add_asset_outlet(asset, outlets), None
-    from airflow.sdk import AssetAlias
+    alias = None
+    if not fail_on_gate:
+        from airflow.sdk import AssetAlias
 
-    alias = AssetAlias(f"modelred-passed:{asset.name}")
-    return _add_asset_outlet(alias, outlets), alias
+        alias = AssetAlias(f"modelred-passed:{asset.name}")
+    outlet = asset if alias is None else alias
+    current = list(outlets) if isinstance(outlets, (list, tuple)) else ([outlets] if outlets else [])
+    return (current if outlet in current else [*current, outlet]), alias
