@@ -117,18 +117,14 @@ class ModelRedRegisterModelOperator(BaseOperator):
         from airflow.sdk.log import mask_secret
 
         conn = BaseHook.get_connection(self.provider_conn_id)
-        config: dict[str, Any] = {}
-        secrets: list[str] = []
-        if conn.password:
-            config[self.secret_field] = conn.password
-            secrets.append(conn.password)
+        extras = conn.extra_dejson
+        extras = extras if isinstance(extras, dict) else {}  # the extra may be JSON of another shape
+        config: dict[str, Any] = {self.secret_field: conn.password} if conn.password else {}
         if conn.host:
             config["baseUrl"] = conn.host
-        extras = conn.extra_dejson
-        for name, value in extras.items() if isinstance(extras, dict) else ():
-            config[name] = value
-            if _looks_secret(str(name)) and isinstance(value, str) and value:
-                secrets.append(value)
+        config.update(extras)
+        secrets = [conn.password] if conn.password else []
+        secrets += [v for k, v in extras.items() if _looks_secret(str(k)) and isinstance(v, str) and v]
         for secret in secrets:
             mask_secret(secret)
         return config, secrets
@@ -206,10 +202,9 @@ class ModelRedDeleteModelOperator(BaseOperator):
         super().__init__(**kwargs)
         if (model is None) == (registered_by is None):
             raise ValueError("Give exactly one of model (a slug or id) and registered_by (a task id).")
-        if model is not None:
-            check_identifier(model, "model")
-        if registered_by is not None:
-            check_identifier(registered_by, "registered_by")
+        for name, value in (("model", model), ("registered_by", registered_by)):
+            if value is not None:
+                check_identifier(value, name)
         self.model = model
         self.registered_by = registered_by
         self.modelred_conn_id = modelred_conn_id
