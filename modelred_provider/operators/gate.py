@@ -112,7 +112,7 @@ class QualityGate:
             return [f"min_score={bar!r} is not a score between 0 and 100, so the gate cannot pass"]
         criterion = f"min_score={bar:g}"
         score = report.overall_score if report is not None else None
-        if report is not None and _is_score(score):
+        if _is_score(score):
             return [f"overall score {score:g} is below {criterion}"] if score < bar else []  # type: ignore[operator]
         if report is None:
             gap = _NO_REPORT
