@@ -352,6 +352,10 @@ class RegressionGate:
         return GateVerdict(not reasons, reasons), info
 
     def _drop_reasons(self, report: Report | None, base: Report, info: dict[str, Any]) -> list[str]:
+        if not _is_score(self.max_score_drop):  # built directly, not by from_params: NaN passes every drop
+            return [
+                f"max_score_drop={self.max_score_drop!r} is not between 0 and 100, so the gate cannot pass"
+            ]
         criterion = f"max_score_drop={self.max_score_drop:g}"
         score = report.overall_score if report is not None else None
         for name, value in (("this assessment's", score), ("the baseline's", base.overall_score)):
