@@ -82,6 +82,17 @@ def test_the_regression_gate_fails_closed(report, baseline, needle):
     assert not verdict.passed and needle in verdict.reasons[0]
 
 
+@pytest.mark.parametrize("drop", [float("nan"), float("inf"), -1.0, 101.0])
+def test_a_directly_built_gate_with_no_usable_max_drop_fails_closed(drop):
+    # from_params refuses these; a gate built by hand must not let every drop through (drop > nan is False).
+    verdict, _ = RegressionGate(max_score_drop=drop).evaluate(
+        _report(10), _a("b", 1, report=_report(90)), missing="-"
+    )
+    assert not verdict.passed and verdict.reasons == [
+        f"max_score_drop={drop!r} is not between 0 and 100, so the gate cannot pass"
+    ]
+
+
 def test_no_baseline_passes_with_a_note_unless_required():
     verdict, info = RegressionGate.from_params(max_score_drop=5).evaluate(
         _report(1), None, missing="none found"
