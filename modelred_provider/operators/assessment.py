@@ -25,7 +25,7 @@ calling ``execute`` directly) a warning is logged and every try launches its own
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk import BaseOperator, conf
 
@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 #: Key of the launch in the task state store: while launching {"model", "launching": <intent>} (written
 #: before every POST), then {"assessment_id", "api_generation", "model"}; deleted once the outcome is final.
 STATE_KEY = "modelred_assessment"
-
-_PROBE_CHOICES = ("test_types", "probe_pack_ids", "probe_categories/probe_severities")
 
 #: XCom key of the kept report's URLs, ``{"json": ..., "html": ...}`` (``report_path``).
 XCOM_REPORT = "assessment_report"
@@ -157,13 +155,9 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         "report_path",
         "modelred_conn_id",
     )
-    template_fields_renderers = {
-        "test_types": "json",
-        "probe_pack_ids": "json",
-        "probe_categories": "json",
-        "probe_severities": "json",
-        "fail_on_severities": "json",
-    }
+    template_fields_renderers = dict.fromkeys(
+        ("test_types", "probe_pack_ids", "probe_categories", "probe_severities", "fail_on_severities"), "json"
+    )
     operator_extra_links = (ModelRedAssessmentLink(),)
     ui_color = "#fde2e4"
     cancel_on_kill = True
@@ -198,6 +192,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         if not wait_for_completion:
+            # Without waiting the task ends at the launch: a gate would never be applied.
             ignored = [
                 name
                 for name, value in (
@@ -213,18 +208,17 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
                 if value is not None and value != [] and value != ()
             ]
             if ignored:
-                # Without waiting the task ends at the launch: a gate would never be applied.
                 raise ValueError(
                     f"{', '.join(ignored)} need{'s' if len(ignored) == 1 else ''} wait_for_completion=True: "
                     "without waiting there is no result to gate on. Wait here, or gate in a "
                     "ModelRedAssessmentSensor downstream."
                 )
-        if asset is not None and not wait_for_completion:
-            # Airflow records an outlet's event whenever the task succeeds: without waiting, that
-            # would announce a pass for a model whose assessment has not even run.
-            raise ValueError(
-                "asset needs wait_for_completion=True: its event says the model passed its assessment."
-            )
+            if asset is not None:
+                # Airflow records an outlet's event whenever the task succeeds: without waiting, that
+                # would announce a pass for a model whose assessment has not even run.
+                raise ValueError(
+                    "asset needs wait_for_completion=True: its event says the model passed its assessment."
+                )
         outlets, alias = gate_outlets(asset, fail_on_gate, kwargs.get("outlets"))
         if asset is not None:
             kwargs["outlets"] = outlets
@@ -239,7 +233,8 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         self.priority = priority
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = check_positive(poll_interval, "poll_interval")
+        # check_positive raises on None unless allow_none: a number from here on.
+        self.poll_interval = cast("float", check_positive(poll_interval, "poll_interval"))
         self.timeout = check_positive(timeout, "timeout", allow_none=True)
         self.min_score = min_score
         self.max_risk_level = max_risk_level
@@ -260,30 +255,22 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
     def _validate(self, *, at_parse: bool) -> None:
         """Check the parameters: static mistakes fail at DAG parse, templated values when the task runs."""
         check_identifier(self.model, "model")
-        chosen = [
-            name
-            for name, value in (
-                ("test_types", self.test_types),
-                ("probe_pack_ids", self.probe_pack_ids),
-                ("probe_categories/probe_severities", self.probe_categories or self.probe_severities),
-            )
-            if value is not None and value != []
-        ]
+        choices = {
+            "test_types": self.test_types,
+            "probe_pack_ids": self.probe_pack_ids,
+            "probe_categories/probe_severities": self.probe_categories or self.probe_severities,
+        }
+        chosen = [name for name, value in choices.items() if value is not None and value != []]
         if len(chosen) != 1:
             raise ValueError(
-                f"Choose exactly one way to pick probes, got {chosen or 'none'}: "
-                f"pass one of {list(_PROBE_CHOICES)}."
+                f"Choose exactly one way to pick probes, got {chosen or 'none'}: pass one of {list(choices)}."
             )
-        for name in ("test_types", "probe_pack_ids"):
+        for name in ("test_types", "probe_pack_ids", "probe_categories", "probe_severities"):
             value = getattr(self, name)
             if value is not None and not (at_parse and is_templated(value)):
-                as_list(value, name)
-        for name in ("probe_categories", "probe_severities"):
-            value = getattr(self, name)
-            if value is not None and not (at_parse and is_templated(value)):
-                as_list(value, name)
-        if self.probe_severities is not None and not (at_parse and is_templated(self.probe_severities)):
-            check_severities(as_list(self.probe_severities, "probe_severities"), "probe_severities")
+                items = as_list(value, name)
+                if name == "probe_severities":
+                    check_severities(items, name)
         priority_ok = isinstance(self.priority, str) and self.priority.strip().lower() in PRIORITIES
         if not priority_ok and not (at_parse and is_templated(self.priority)):
             raise ValueError(
@@ -365,8 +352,6 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             self._forget(context)  # launching was the whole job: a cleared rerun launches anew
             return summary
         deadline = self._deadline(context, self.timeout)
-        if self.poll_interval is None:  # checked at parse and in execute: never None here
-            raise ValueError("poll_interval is required")
         return self._wait(
             context,
             assessment,
@@ -392,12 +377,11 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             self.log.info(
                 "Selected %d probes from the catalogue: %s", len(kwargs["test_types"]), kwargs["test_types"]
             )
-        store = context.get("task_state_store")
+        store: Any = context.get("task_state_store")
 
         def record_intent(intent: dict[str, Any]) -> None:
-            # Before every POST: a try that dies before learning the answer leaves this for its retry.
-            if store is None:  # record_intent is only passed when there is a store
-                raise RuntimeError("no task state store to record the launch in")
+            # Before every POST (passed only with a store): a try that dies before learning the answer
+            # leaves this for its retry.
             try:
                 store.set(STATE_KEY, {"model": self.model, "launching": intent})
             except Exception as error:
@@ -418,13 +402,9 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
     def _remember(self, store: Any, assessment: Assessment) -> None:
         """Replace the launch intent by the id (should this fail, the retry finds it by the intent)."""
+        generation = assessment.api_generation.value
         store.set(
-            STATE_KEY,
-            {
-                "assessment_id": assessment.id,
-                "api_generation": assessment.api_generation.value,
-                "model": self.model,
-            },
+            STATE_KEY, {"assessment_id": assessment.id, "api_generation": generation, "model": self.model}
         )
 
     def _reattach(self, context: Context) -> Assessment | None:
@@ -438,54 +418,45 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         saved = store.get(STATE_KEY)
         if not isinstance(saved, dict):
             return None
-        if saved.get("assessment_id"):
-            assessment = self._stored_assessment(saved)
-        elif isinstance(saved.get("launching"), dict):
-            assessment = self._adopt_launch(store, saved)
-        else:
+        stored_id = saved.get("assessment_id")
+        if not stored_id and not isinstance(saved.get("launching"), dict):
             return None
+        if saved.get("model") != self.model:
+            self.log.info("An earlier try's record is of model %s; launching afresh", saved.get("model"))
+            return None
+        assessment = self._stored_assessment(saved) if stored_id else self._adopt_launch(store, saved)
         if assessment is None:
             return None
-        assessment_id = assessment.id
         from modelred_provider.api.models import AssessmentStatus
 
-        if not assessment.status.is_terminal:
+        status = assessment.status
+        if not status.is_terminal:
             self.log.info(
-                "Reattaching to assessment %s (%s) launched by an earlier try",
-                assessment_id,
-                assessment.status.value,
+                "Reattaching to assessment %s (%s) launched by an earlier try", assessment.id, status.value
             )
-            return assessment
-        if assessment.status is AssessmentStatus.COMPLETED:
+        elif status is AssessmentStatus.COMPLETED:
             self.log.info(
-                "Assessment %s from an earlier try already completed; taking its result", assessment_id
+                "Assessment %s from an earlier try already completed; taking its result", assessment.id
             )
-            return assessment
-        if assessment.status is AssessmentStatus.FAILED:
+        elif status is AssessmentStatus.FAILED:
             # ModelRed's verdict on the assessment this task launched: the task fails with it (final,
             # not retried). Launching another here would pay twice for one task.
             self.log.warning(
                 "Assessment %s from an earlier try ended FAILED; taking that result (not launching another)",
-                assessment_id,
+                assessment.id,
             )
-            return assessment
-        self.log.warning(
-            "Assessment %s from an earlier try ended %s; launching afresh",
-            assessment_id,
-            assessment.status.value,
-        )
-        return None
-
-    def _stored_assessment(self, saved: dict[str, Any]) -> Assessment | None:
-        """Get the assessment whose id an earlier try stored (None: another model's, or gone)."""
-        assessment_id = str(saved["assessment_id"])
-        if saved.get("model") != self.model:
-            self.log.info(
-                "Stored assessment %s was for model %s; launching afresh", assessment_id, saved.get("model")
+        else:
+            self.log.warning(
+                "Assessment %s from an earlier try ended %s; launching afresh", assessment.id, status.value
             )
             return None
+        return assessment
+
+    def _stored_assessment(self, saved: dict[str, Any]) -> Assessment | None:
+        """Get the assessment whose id an earlier try stored (None: it is gone)."""
         from modelred_provider.api.errors import ModelRedNotFoundError
 
+        assessment_id = str(saved["assessment_id"])
         try:
             return self.hook.get_assessment(
                 assessment_id, api_generation=ApiGeneration(saved.get("api_generation", "resources"))
@@ -502,15 +473,10 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
         A failed lookup raises (this try fails; the next reads the record again): launching without
         knowing could leave two assessments.
         """
-        intent = saved["launching"]
-        token = str(intent.get("token", ""))[:12]
-        if saved.get("model") != self.model:
-            self.log.info(
-                "An earlier try was launching an assessment of model %s; launching afresh", saved.get("model")
-            )
-            return None
         from modelred_provider.api.errors import ModelRedConfigurationError
 
+        intent = saved["launching"]
+        token = str(intent.get("token", ""))[:12]
         self.log.info(
             "An earlier try stopped while launching (launch %s, POST sent %s); looking for the assessment "
             "it may have created before launching anything",
