@@ -212,12 +212,7 @@ class AssessmentCompletionMixin:
         raise NotImplementedError
 
     def _finish(self, context: Context, event: dict[str, Any]) -> Any:
-        from modelred_provider.exceptions import (
-            ModelRedAssessmentError,
-            ModelRedAssessmentFailedError,
-            ModelRedAssessmentTimeoutError,
-            ModelRedQualityGateError,
-        )
+        from modelred_provider import exceptions
         from modelred_provider.operators.gate import QualityGate
         from modelred_provider.waiting.outcome import TerminationReason
 
@@ -230,7 +225,7 @@ class AssessmentCompletionMixin:
             assessment = self._carried(event) or self._fetch(assessment_id, self._api_generation())
         if reason is TerminationReason.COMPLETED:
             if assessment is None:
-                raise ModelRedAssessmentError(
+                raise exceptions.ModelRedAssessmentError(
                     f"Assessment {assessment_id} completed but its report could not be read; "
                     "the task can be retried to read it again.",
                     assessment_id=assessment_id,
@@ -249,7 +244,7 @@ class AssessmentCompletionMixin:
                 if not self.fail_on_gate:
                     self.log.warning("%s (fail_on_gate=False: the task succeeds with this verdict)", text)
                     return summary
-                raise ModelRedQualityGateError(
+                raise exceptions.ModelRedQualityGateError(
                     text, reasons=verdict.reasons, assessment_id=assessment_id, summary=summary
                 )
             self._emit_asset_event(context, summary)
@@ -264,7 +259,7 @@ class AssessmentCompletionMixin:
         where = f"Assessment {assessment_id}: {summary['url'] if summary else self._url_or_id(assessment_id)}"
         if reason is TerminationReason.TIMEOUT:
             self._on_timeout(assessment_id, message)
-            raise ModelRedAssessmentTimeoutError(
+            raise exceptions.ModelRedAssessmentTimeoutError(
                 f"ModelRed assessment{of_model} did not finish within {self._timeout_limit()}: "
                 f"{message or 'the deadline passed'} {where}",
                 assessment_id=assessment_id,
@@ -273,13 +268,13 @@ class AssessmentCompletionMixin:
         if reason is TerminationReason.FAILED:
             server_error = assessment.error_message if assessment else None
             self._forget(context)  # final, not retried (see exceptions.py): a cleared rerun launches anew
-            raise ModelRedAssessmentFailedError(
+            raise exceptions.ModelRedAssessmentFailedError(
                 f"ModelRed assessment{of_model} failed: {server_error or message}. {where}",
                 server_error=server_error,
                 assessment_id=assessment_id,
                 summary=summary,
             )
-        raise ModelRedAssessmentError(  # cancelled, or the wait was abandoned: retried
+        raise exceptions.ModelRedAssessmentError(  # cancelled, or the wait was abandoned: retried
             message or f"Assessment {assessment_id}: {reason.value}",
             assessment_id=assessment_id,
             summary=summary,
@@ -351,14 +346,6 @@ class AssessmentCompletionMixin:
             found = self.hook.get_assessment(found.id, api_generation=found.api_generation)
         return found
 
-    def _airflow_task(self, context: Context) -> dict[str, Any]:
-        """Which task instance ran or watched the assessment (the summary and the asset event say it)."""
-        ti = context.get("ti")
-        return {
-            name: getattr(ti, name, None)
-            for name in ("dag_id", "run_id", "task_id", "map_index", "try_number")
-        }
-
     def _publish(
         self,
         context: Context,
@@ -369,14 +356,19 @@ class AssessmentCompletionMixin:
     ) -> dict[str, Any]:
         from modelred_provider.operators.summary import build_summary, render_report
 
-        url = self._url(assessment)
+        ti = context.get("ti")
+        # Which task instance ran or watched the assessment (the summary and the asset event say it).
+        airflow_task = {
+            name: getattr(ti, name, None)
+            for name in ("dag_id", "run_id", "task_id", "map_index", "try_number")
+        }
         summary = build_summary(
             assessment,
-            url=url,
+            url=self._url(assessment),
             model=self._model_label(assessment),
             gate=verdict,
             baseline=baseline,
-            airflow_task=self._airflow_task(context),
+            airflow_task=airflow_task,
         )
         self.log.info("%s", render_report(assessment, summary))
         context["ti"].xcom_push(key=_XCOM_SUMMARY, value=summary)
@@ -398,14 +390,8 @@ class AssessmentCompletionMixin:
         """
         if self.asset is None:
             return
-        extra = {
-            "assessment_id": summary["assessment_id"],
-            "score": summary["score"],
-            "risk_level": summary["risk_level"],
-            "passed": summary["gate"]["passed"],
-            "model": summary["model"],
-            "airflow_task": summary["airflow_task"],
-        }
+        keys = ("assessment_id", "score", "risk_level", "passed", "model", "airflow_task")
+        extra = {key: summary["gate"]["passed"] if key == "passed" else summary[key] for key in keys}
         alias = getattr(self, "_asset_alias", None)
         if alias is not None:
             context["outlet_events"][alias].add(self.asset, extra=extra)
