@@ -351,32 +351,26 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
             summary = self._publish(context, assessment, None)
             self._forget(context)  # launching was the whole job: a cleared rerun launches anew
             return summary
-        deadline = self._deadline(context, self.timeout)
         return self._wait(
             context,
             assessment,
             deferrable=self.deferrable,
             poll_interval=self.poll_interval,
-            deadline=deadline,
+            deadline=self._deadline(context, self.timeout),
         )
 
     def _launch(self, context: Context) -> Assessment:
-        kwargs: dict[str, Any] = {"priority": self.priority.strip().lower()}
-        if self.probe_pack_ids is not None:
-            kwargs["probe_pack_ids"] = as_list(self.probe_pack_ids, "probe_pack_ids")
-        elif self.test_types is not None:
-            kwargs["test_types"] = as_list(self.test_types, "test_types")
-        else:
+        name = "probe_pack_ids" if self.probe_pack_ids is not None else "test_types"
+        probes = as_list(getattr(self, name), name)
+        if probes is None:  # neither list given: _validate made sure a selection is
             from modelred_provider.operators.selection import select_probe_keys
 
-            kwargs["test_types"] = select_probe_keys(
+            probes = select_probe_keys(
                 self.hook.get_probes(),
                 as_list(self.probe_categories, "probe_categories") or (),
                 as_list(self.probe_severities, "probe_severities") or (),
             )
-            self.log.info(
-                "Selected %d probes from the catalogue: %s", len(kwargs["test_types"]), kwargs["test_types"]
-            )
+            self.log.info("Selected %d probes from the catalogue: %s", len(probes), probes)
         store: Any = context.get("task_state_store")
 
         def record_intent(intent: dict[str, Any]) -> None:
@@ -393,7 +387,10 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
                 raise
 
         assessment = self.hook.create_assessment(
-            self.model, on_intent=record_intent if store is not None else None, **kwargs
+            self.model,
+            priority=self.priority.strip().lower(),
+            on_intent=record_intent if store is not None else None,
+            **{name: probes},
         )
         self.log.info("Launched ModelRed assessment %s of model %s", assessment.id, self.model)
         if store is not None:

@@ -195,10 +195,8 @@ class AssessmentCompletionMixin:
 
     def _timeout_limit(self) -> str:
         """Name the limit that passed, as an alert says it: ``4 s (timeout)``."""
-        limits = []
         timeout = getattr(self, "timeout", None)
-        if timeout is not None:
-            limits.append((float(timeout), "timeout"))
+        limits = [] if timeout is None else [(float(timeout), "timeout")]
         execution_timeout = getattr(self, "execution_timeout", None)
         if execution_timeout is not None:
             limits.append((execution_timeout.total_seconds(), "execution_timeout"))
