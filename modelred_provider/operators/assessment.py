@@ -284,9 +284,7 @@ class ModelRedAssessmentOperator(AssessmentCompletionMixin, BaseOperator):
 
     def _model_label(self, assessment: Assessment) -> str | None:
         # The slug the task was given; given the model's id instead, the same slug the sensor shows.
-        if self.model != assessment.model_id:
-            return self.model
-        return self._resolve_slug(self.model)
+        return self.model if self.model != assessment.model_id else self._resolve_slug(self.model)
 
     def _alert_model(self, assessment: Assessment | None) -> str | None:
         return self._model_label(assessment) if assessment is not None else self.model

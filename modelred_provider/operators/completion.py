@@ -36,9 +36,8 @@ _BASELINE_LOOKBACK = 100
 class AssessmentCompletionMixin:
     """Completion logic shared by :class:`ModelRedAssessmentOperator` and :class:`ModelRedAssessmentSensor`.
 
-    Expects on ``self``: ``modelred_conn_id``, ``min_score``, ``max_risk_level``, ``fail_on_severities``,
-    ``asset``, ``retry_budget``, ``log``; and ``cancel_on_kill`` (this task owns the assessment: a
-    timeout or a kill cancels it; the trigger's parameter of the same name).
+    Expects on ``self`` the attributes declared below and ``log``. ``cancel_on_kill``: this task owns the
+    assessment, so a timeout or a kill cancels it (the trigger's parameter of the same name).
     """
 
     cancel_on_kill: bool = True
