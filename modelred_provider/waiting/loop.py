@@ -12,10 +12,9 @@ Airflow here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -76,21 +75,15 @@ def run_to_completion(make: Callable[[ThreadPoolExecutor], Coroutine[Any, Any, _
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(make(executor))
-        result: list[_T] = []
-        failure: list[BaseException] = []
+        outcome: Future[_T] = Future()
 
         def runner() -> None:
             try:
-                result.append(asyncio.run(make(executor)))
+                outcome.set_result(asyncio.run(make(executor)))
             except BaseException as error:
-                failure.append(error)
+                outcome.set_exception(error)
 
-        thread = threading.Thread(target=runner, name="modelred-wait-loop", daemon=True)
-        thread.start()
-        thread.join()
-        if failure:
-            raise failure[0]
-        return result[0]
+        threading.Thread(target=runner, name="modelred-wait-loop", daemon=True).start()
+        return outcome.result()
     finally:
-        with contextlib.suppress(Exception):
-            executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)

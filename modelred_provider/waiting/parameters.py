@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "DEFAULT_ASSESSMENT_TIMEOUT",
@@ -41,6 +41,10 @@ def is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@overload
+def check_positive(value: Any, param: str) -> float: ...
+@overload
+def check_positive(value: Any, param: str, *, allow_none: bool) -> float | None: ...
 def check_positive(value: Any, param: str, *, allow_none: bool = False) -> float | None:
     """Seconds as a positive, finite number (a ``timedelta`` is accepted).
 

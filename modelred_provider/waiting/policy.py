@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelred_provider.api.errors import ModelRedError
 from modelred_provider.waiting.outcome import TerminationReason, make_event, reason_for_status
-from modelred_provider.waiting.parameters import DEFAULT_POLL_MAX_WAIT
+from modelred_provider.waiting.parameters import DEFAULT_POLL_MAX_WAIT, check_positive
 
 if TYPE_CHECKING:
     from modelred_provider.api.models import Assessment
@@ -65,14 +65,10 @@ class PollPolicy:
     ) -> None:
         # The callers check their parameters; this is the last line: NaN would make every comparison
         # false (no sleep, no deadline).
-        if not (
-            isinstance(poll_interval, (int, float)) and math.isfinite(poll_interval) and poll_interval > 0
-        ):
-            raise ValueError(f"poll_interval={poll_interval!r} must be a positive, finite number of seconds.")
+        self.poll_interval = check_positive(poll_interval, "poll_interval")
         if deadline is not None and not math.isfinite(deadline):
             raise ValueError(f"deadline={deadline!r} must be finite epoch seconds or None.")
         self.assessment_id = assessment_id
-        self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.retry_budget = int(retry_budget)
         self.failures = 0
@@ -112,22 +108,18 @@ class PollPolicy:
             log.warning("%s", step.warning)
         return step
 
-    def _remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.time()
+    def _end(self, reason: TerminationReason, message: str) -> Step:
+        return Step(event=make_event(reason, self.assessment_id, message, self.last_status))
 
     def _sleep_or_timeout(self, delay: float) -> Step:
-        remaining = self._remaining()
-        if remaining is not None and remaining <= 0:
-            return Step(
-                event=make_event(
-                    TerminationReason.TIMEOUT,
-                    self.assessment_id,
-                    f"Assessment {self.assessment_id} was still {self._status_text or 'unknown'} "
-                    "when the task's deadline passed.",
-                    self.last_status,
-                )
+        remaining = math.inf if self.deadline is None else self.deadline - time.time()
+        if remaining <= 0:
+            return self._end(
+                TerminationReason.TIMEOUT,
+                f"Assessment {self.assessment_id} was still {self._status_text or 'unknown'} "
+                "when the task's deadline passed.",
             )
-        return Step(delay=max(0.0, delay if remaining is None else min(delay, remaining)))
+        return Step(delay=max(0.0, min(delay, remaining)))
 
     def on_assessment(self, assessment: Assessment) -> Step:
         self.failures = 0
@@ -146,18 +138,15 @@ class PollPolicy:
                     f"treating it as {assessment.status.value} and waiting on until it ends or the "
                     "deadline passes."
                 )
-        step = self._on_status(assessment)
+        reason = reason_for_status(assessment.status)
+        if reason is None:
+            step = self._sleep_or_timeout(self.poll_interval)
+        else:
+            error = f": {assessment.error_message}" if assessment.error_message else ""
+            message = f"Assessment {assessment.id} ended {assessment.status.value}{error}"
+            step = Step(event=make_event(reason, assessment.id, message, assessment.status))
         step.warning = warning
         return step
-
-    def _on_status(self, assessment: Assessment) -> Step:
-        reason = reason_for_status(assessment.status)
-        if reason is not None:
-            message = f"Assessment {assessment.id} ended {assessment.status.value}"
-            if assessment.error_message:
-                message += f": {assessment.error_message}"
-            return Step(event=make_event(reason, assessment.id, message, assessment.status))
-        return self._sleep_or_timeout(self.poll_interval)
 
     def on_error(self, error: BaseException) -> Step:
         self.last_error = error
@@ -170,15 +159,13 @@ class PollPolicy:
                 if retryable
                 else "a permanent error"
             )
-            return Step(
-                event=make_event(
-                    TerminationReason.ERROR,
-                    self.assessment_id,
-                    f"Stopped waiting for assessment {self.assessment_id} after {why}: {error}",
-                    self.last_status,
-                )
+            return self._end(
+                TerminationReason.ERROR,
+                f"Stopped waiting for assessment {self.assessment_id} after {why}: {error}",
             )
-        delay = self.backoff(error)
+        backoff = min(_MAX_BACKOFF, max(self.poll_interval, 0.1) * 2 ** (self.failures - 1))
+        # The server's Retry-After (429, or 503 during maintenance) wins over our own backoff.
+        delay = max(backoff * random.uniform(0.8, 1.2), float(getattr(error, "retry_after", None) or 0))
         step = self._sleep_or_timeout(min(delay, self.max_wait))
         if delay > self.max_wait:  # a Retry-After of a day must not park the wait for a day
             step.warning = (
@@ -186,12 +173,3 @@ class PollPolicy:
                 f"again; waiting at most {self.max_wait:g} s (connection extra poll_max_wait)"
             )
         return step
-
-    def backoff(self, error: BaseException) -> float:
-        base = max(self.poll_interval, 0.1) * 2 ** (self.failures - 1)
-        delay = min(_MAX_BACKOFF, base) * random.uniform(0.8, 1.2)
-        # The server's Retry-After (429, or 503 during maintenance) wins over our own backoff.
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after:
-            delay = max(delay, float(retry_after))
-        return delay
