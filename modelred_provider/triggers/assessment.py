@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from modelred_provider.api.errors import ModelRedNotAllowedForApiKeyError
 from modelred_provider.api.models import Assessment
 from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.triggers import shared
@@ -40,6 +41,16 @@ _CANCEL_TIMEOUT = 30.0
 EVENT_ASSESSMENT_MAX_BYTES = 32 * 1024
 #: Events about an assessment that ended (the task reads its report or error at resume).
 _CARRIED_REASONS = frozenset({"completed", "failed", "cancelled"})
+#: What ``serialize()`` holds: ids and settings, never a secret.
+_KWARGS = (
+    "assessment_id",
+    "modelred_conn_id",
+    "api_generation",
+    "poll_interval",
+    "deadline",
+    "retry_budget",
+    "cancel_on_kill",
+)
 
 
 class ModelRedAssessmentTrigger(BaseEventTrigger):
@@ -80,32 +91,17 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self.api_generation = ApiGeneration(api_generation).value
         # Rebuilt from its serialized kwargs: check them again. A NaN interval never sleeps (a tight
         # GET loop) and a NaN deadline never passes.
-        interval = check_positive(poll_interval, "poll_interval")
-        if interval is None:  # without allow_none it is a number or raises
-            raise ValueError("poll_interval is required")
-        self.poll_interval = interval
+        self.poll_interval = check_positive(poll_interval, "poll_interval")
         self.deadline = check_positive(deadline, "deadline", allow_none=True)
         self.retry_budget = int(retry_budget)
         self.cancel_on_kill = bool(cancel_on_kill)
         self._hook: ModelRedHook | None = None
-        #: After a group's stream broke: when the policy's next own GET is due (loop time).
-        self._next_due: float | None = None
-        #: The object of the read that ended the wait (what the event carries), when small enough.
+        #: The server's object of the last own GET, when small enough: what the event carries when that
+        #: read ended the wait (a group's list that tells the end clears it).
         self._final: dict[str, Any] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "assessment_id": self.assessment_id,
-                "modelred_conn_id": self.modelred_conn_id,
-                "api_generation": self.api_generation,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "retry_budget": self.retry_budget,
-                "cancel_on_kill": self.cancel_on_kill,
-            },
-        )
+        return f"{type(self).__module__}.{type(self).__qualname__}", {k: getattr(self, k) for k in _KWARGS}
 
     def _new_hook(self) -> ModelRedHook:
         from modelred_provider.hooks.modelred import ModelRedHook
@@ -115,7 +111,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     # ------------------------------------------------------------------ standalone: one GET per poll
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Standalone (``dag.test()``, or a triggerer that does not share): this trigger's own GETs."""
-        async for event in self._events(None):
+        async for event in self.filter_shared_stream(None):
             yield event
 
     # ------------------------------------------------------------------ shared: one poll per group
@@ -129,17 +125,17 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         async for item in shared.open_stream(kwargs):
             yield item
 
-    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        """Yield this trigger's one event, from what the group's rounds hand it (its own GET when asked)."""
-        async for event in self._events(shared_stream):
-            yield event
+    async def filter_shared_stream(
+        self, shared_stream: AsyncIterator[Any] | None
+    ) -> AsyncIterator[TriggerEvent]:
+        """Yield this trigger's one event, from what the group's rounds hand it (its own GET when asked).
 
-    # ------------------------------------------------------------------ one wait for both paths
-    async def _events(self, stream: AsyncIterator[Any] | None) -> AsyncIterator[TriggerEvent]:
+        The one wait of both paths: ``run()`` passes no stream (its own GETs only).
+        """
         self._hook = hook = self._new_hook()
         try:
             async with hook:
-                payload = await self._wait(hook, stream)
+                payload = await self._wait(hook, shared_stream)
                 await self._carry_assessment(hook, payload)
         except Exception as error:  # the connection is missing or unusable: one error event, not a crash
             payload = make_event(
@@ -155,7 +151,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
 
         Report included, when the answer is at most :data:`EVENT_ASSESSMENT_MAX_BYTES`, so the task
         resumes without a GET. Larger, or unreadable now: no ``assessment`` key, and the task reads it at
-        resume as before. The last own GET read it already (``_read``); when a group's list told the end
+        resume as before. The last own GET read it already (``_fetch_own``); when a group's list told the end
         instead, one more GET, sent once.
         """
         if payload.get("reason") not in _CARRIED_REASONS:
@@ -176,65 +172,50 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         if carried is not None:
             payload["assessment"] = carried
 
-    def _policy(self) -> PollPolicy:
-        return PollPolicy(
+    async def _wait(self, hook: ModelRedHook, stream: AsyncIterator[Any] | None) -> dict[str, Any]:
+        """Poll until the policy ends the wait; returns the event's payload.
+
+        In a group while its stream lasts; standalone, or once that stream broke, the one wait loop
+        (``waiting.loop.poll_until_done``, as in-process waits run it) over this trigger's own GETs,
+        ``step.delay`` apart: the first at once, or when the check the policy set in the group is due.
+        """
+        policy = PollPolicy(
             self.assessment_id,
             poll_interval=self.poll_interval,
             deadline=self.deadline,
             retry_budget=self.retry_budget,
         )
-
-    async def _wait(self, hook: ModelRedHook, stream: AsyncIterator[Any] | None) -> dict[str, Any]:
-        """Poll until the policy ends the wait; returns the event's payload."""
-        policy = self._policy()
         policy.max_wait = (await hook.asettings()).poll_max_wait
-        generation = ApiGeneration(self.api_generation)
-        key = (
-            None
-            if stream is None
-            else shared.group_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
-        )
-        if stream is not None and key is not None:
-            event = await self._wait_in_group(hook, policy, generation, stream, key)
-            if event is not None:
-                return event
-        return await self._wait_alone(hook, policy, generation)
-
-    async def _wait_alone(
-        self, hook: ModelRedHook, policy: PollPolicy, generation: ApiGeneration
-    ) -> dict[str, Any]:
-        """Standalone: the one wait loop over this trigger's own GETs, ``step.delay`` apart.
-
-        ``waiting.loop.poll_until_done``, as in-process waits run it; the first GET at once, or, after a
-        group's stream broke, at the next check the policy set.
-        """
         delay = 0.0
-        if self._next_due is not None:
-            delay = max(0.0, self._next_due - asyncio.get_running_loop().time())
-        return await poll_until_done(
-            policy, lambda: self._fetch_own(hook, generation, policy.deadline), self.log, delay=delay
-        )
+        key = shared.group_key(self.modelred_conn_id, self.api_generation, self.poll_interval)
+        if stream is not None and key is not None:
+            ended = await self._wait_in_group(hook, policy, stream, key)
+            if isinstance(ended, dict):
+                return ended
+            delay = ended
+        return await poll_until_done(policy, lambda: self._fetch_own(hook), self.log, delay=delay)
 
     async def _wait_in_group(
-        self,
-        hook: ModelRedHook,
-        policy: PollPolicy,
-        generation: ApiGeneration,
-        stream: AsyncIterator[Any],
-        key: Hashable,
-    ) -> dict[str, Any] | None:
+        self, hook: ModelRedHook, policy: PollPolicy, stream: AsyncIterator[Any], key: Hashable
+    ) -> dict[str, Any] | float:
         """In a group: sleep until the group's round hands this trigger news, or the deadline.
 
         News: its assessment changed, or the round could not see it (then one own GET at a paced slot).
 
         The first check is the group's next round (within one interval): a thousand triggers taken up
         at once send no GET each. After a failed own GET the policy's backoff holds: no GET before it
-        is due. A broken stream (the group's loop ended) returns None and this trigger goes on alone.
+        is due. A broken stream (the group's loop ended) returns the seconds until that GET is due, and
+        this trigger goes on alone.
         """
         loop = asyncio.get_running_loop()
         group, sub = shared.join(key, self.assessment_id, self.poll_interval)
-        reader = asyncio.ensure_future(anext(stream))
-        reader.add_done_callback(lambda _: sub.wake())
+
+        def listen() -> asyncio.Future[Any]:  # the group yields nothing: the stream's end wakes ``sub``
+            reader = asyncio.ensure_future(anext(stream))
+            reader.add_done_callback(lambda _: sub.wake())
+            return reader
+
+        reader = listen()
         read_due: float | None = None  # an own GET is due at this time (None: listening to the rounds)
         backoff_until = 0.0
         try:
@@ -248,24 +229,22 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
                             "Shared assessment list ended (%s); polling alone",
                             "cancelled" if reader.cancelled() else reader.exception(),
                         )
-                        self._next_due = max(loop.time(), backoff_until)
-                        return None
-                    reader = asyncio.ensure_future(anext(stream))  # the group yields nothing; ignore
-                    reader.add_done_callback(lambda _: sub.wake())
+                        return max(0.0, backoff_until - loop.time())
+                    reader = listen()
                 if isinstance(news, Assessment):
-                    step = policy.observe(news, self.log)
+                    self._final = None  # the list told it: the event's object is read at the end
                     sub.saw(news)
-                    read_due = None
+                    step = policy.observe(news, self.log)
                 elif news == shared.READ_YOURSELF or read_due is not None or self._past_deadline():
                     due = max(backoff_until, loop.time() if read_due is None else read_due)
                     if due > loop.time():
                         read_due = due
                         continue
                     await group.pace()
-                    step = await self._read(hook, policy, generation, seen=sub)
-                    read_due = None
+                    step = await self._read(hook, policy, sub)
                 else:
                     continue
+                read_due = None
                 if step.event is not None:
                     return step.event
                 if policy.failures:  # a failed read: the policy's backoff, then an own GET
@@ -299,9 +278,7 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline
 
-    async def _fetch_own(
-        self, hook: ModelRedHook, generation: ApiGeneration, deadline: float | None
-    ) -> Assessment:
+    async def _fetch_own(self, hook: ModelRedHook) -> Assessment:
         """Read the assessment with this trigger's own GET, bounded.
 
         A report larger than :data:`EVENT_ASSESSMENT_MAX_BYTES` is not read (the answer is read again
@@ -311,31 +288,20 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
         self._final = None
         assessment, self._final = await hook.aget_assessment_within(
             self.assessment_id,
-            api_generation=generation,
+            api_generation=ApiGeneration(self.api_generation),
             max_bytes=EVENT_ASSESSMENT_MAX_BYTES,
-            deadline=deadline,
+            deadline=self.deadline,
         )
         return assessment
 
-    async def _read(
-        self,
-        hook: ModelRedHook,
-        policy: PollPolicy,
-        generation: ApiGeneration,
-        *,
-        seen: shared.Subscription | None = None,
-    ) -> Step:
-        """Read with this trigger's own GET (:meth:`_fetch_own`), fed to the policy's per-step helpers."""
+    async def _read(self, hook: ModelRedHook, policy: PollPolicy, sub: shared.Subscription) -> Step:
+        """Read with this grouped trigger's own GET (:meth:`_fetch_own`), fed to the policy's helpers."""
         try:
-            assessment = await self._fetch_own(hook, generation, policy.deadline)
+            assessment = await self._fetch_own(hook)
         except Exception as error:  # CancelledError is a BaseException: it passes through
             return policy.failed(error, self.log)
-        if seen is not None:
-            seen.saw(assessment)
-        step = policy.observe(assessment, self.log)
-        if step.event is None:
-            self._final = None  # only the last read's object is carried
-        return step
+        sub.saw(assessment)
+        return policy.observe(assessment, self.log)
 
     async def cleanup(self) -> None:
         """Release the HTTP client only; never touches the assessment."""
@@ -349,21 +315,14 @@ class ModelRedAssessmentTrigger(BaseEventTrigger):
             return
         try:
             async with self._new_hook() as hook:
-                await asyncio.wait_for(
-                    hook.acancel_assessment(
-                        self.assessment_id, api_generation=ApiGeneration(self.api_generation)
-                    ),
-                    _CANCEL_TIMEOUT,
-                )
+                cancel = hook.acancel_assessment(self.assessment_id, ApiGeneration(self.api_generation))
+                await asyncio.wait_for(cancel, _CANCEL_TIMEOUT)
             self.log.info("Cancelled ModelRed assessment %s", self.assessment_id)
+        except ModelRedNotAllowedForApiKeyError as error:
+            self.log.warning(
+                "An API key may not cancel assessment %s: cancel it in the ModelRed UI (%s)",
+                self.assessment_id,
+                error,
+            )
         except Exception as error:
-            from modelred_provider.api.errors import ModelRedNotAllowedForApiKeyError
-
-            if isinstance(error, ModelRedNotAllowedForApiKeyError):
-                self.log.warning(
-                    "An API key may not cancel assessment %s: cancel it in the ModelRed UI (%s)",
-                    self.assessment_id,
-                    error,
-                )
-            else:
-                self.log.warning("Could not cancel ModelRed assessment %s: %s", self.assessment_id, error)
+            self.log.warning("Could not cancel ModelRed assessment %s: %s", self.assessment_id, error)
