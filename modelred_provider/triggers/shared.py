@@ -86,19 +86,15 @@ _IDLE_CHECK = 0.05
 _log = LoggingMixin().log
 
 
-def _enabled() -> bool:
-    """``[modelred] shared_stream`` (default True; env ``AIRFLOW__MODELRED__SHARED_STREAM``).
+def stream_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
+    """Return the group of a trigger (None: do not share).
 
-    Read when the triggerer asks a trigger for its key: False turns grouping off, every trigger polls alone.
+    ``[modelred] shared_stream`` (default True; env ``AIRFLOW__MODELRED__SHARED_STREAM``) is read each time
+    the triggerer asks a trigger for its key: False turns grouping off, every trigger polls alone.
     """
     from airflow.configuration import conf
 
-    return conf.getboolean("modelred", "shared_stream", fallback=True)
-
-
-def stream_key(modelred_conn_id: str, api_generation: str, poll_interval: float) -> Hashable | None:
-    """Return the group of a trigger (None: do not share): off by ``[modelred] shared_stream = False``."""
-    if not _enabled():
+    if not conf.getboolean("modelred", "shared_stream", fallback=True):
         return None
     return group_key(modelred_conn_id, api_generation, poll_interval)
 
@@ -191,12 +187,6 @@ class Group:
                     sub.post(found)
         return woken, unseen
 
-    def fail_all(self) -> None:
-        """Let every trigger read its own from now on: the group's loop ended on its own."""
-        for subs in self.subscriptions.values():
-            for sub in subs:
-                sub.post(READ_YOURSELF)
-
 
 # event loop -> group key -> Group
 _GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Group]] = (
@@ -238,10 +228,9 @@ def leave(key: Hashable, sub: Subscription) -> None:
 
 async def _round(hook: ModelRedHook, generation: ApiGeneration, group: Group) -> dict[str, Assessment]:
     """One round's list: v2 every page of the unfinished assessments; resources the newest ``limit``."""
-    waiting = set(group.subscriptions)
     if generation is ApiGeneration.V2:
-        unfinished = await hook.alist_unfinished_assessments(report=False, retry=False)
-        return {a.id: a for a in unfinished}
+        return {a.id: a for a in await hook.alist_unfinished_assessments(report=False, retry=False)}
+    waiting = set(group.subscriptions)
     limit = min(MAX_LIST_LIMIT, max(group.limit, len(waiting) + LIST_MARGIN))
     for deeper in range(_MAX_DEEPER + 1):
         answer = await hook.alist_assessments(
@@ -265,7 +254,7 @@ async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:
 
     It yields nothing: the triggerer's broadcast would wake every trigger of the group, where a round
     wakes only those its answer concerns (:meth:`Group.hand_out`). Its subscribers still hold the
-    broadcast stream, so a loop that dies reaches each of them (and :meth:`Group.fail_all` as well).
+    broadcast stream, so a loop that dies reaches each of them (and :meth:`Group.hand_out` as well).
     """
     from modelred_provider.hooks.modelred import ModelRedHook
 
@@ -274,7 +263,6 @@ async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:
     generation = ApiGeneration(kwargs["api_generation"])
     hook = ModelRedHook(modelred_conn_id=kwargs["modelred_conn_id"])
     loop = asyncio.get_running_loop()
-    ended_by_error = False
     try:
         start = loop.time()
         while True:
@@ -302,10 +290,10 @@ async def open_stream(kwargs: dict[str, Any]) -> AsyncIterator[Any]:
     except asyncio.CancelledError:
         raise
     except BaseException:
-        ended_by_error = True
+        # The loop ended on its own: every trigger reads its own from now on (as after a failed list).
+        ended = _GROUPS.get(loop, {}).get(key)
+        if ended is not None:
+            ended.hand_out(None)
         raise
     finally:
-        ended = _GROUPS.get(loop, {}).get(key) if ended_by_error else None
-        if ended is not None:
-            ended.fail_all()
         await hook.aclose()
