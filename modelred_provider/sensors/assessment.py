@@ -147,21 +147,13 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
     def _execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        from modelred_provider.waiting.policy import PollPolicy
-
         deadline = self._deadline(context, float(self.timeout), from_try_start=True)
         try:
             assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
         except Exception as error:
             # As in poke mode: a permanent error (404, 401, ...) ends the wait through the shared
             # completion, so it raises the same exception and honours soft_fail the same way.
-            policy = PollPolicy(
-                self.assessment_id,
-                poll_interval=self.poke_interval,
-                deadline=deadline,
-                retry_budget=self.retry_budget,
-            )
-            step = policy.on_error(error)
+            step = self._poll_policy(deadline).on_error(error)
             if step.event is None:
                 raise  # transient, and the hook already retried it within this call
             return self._finish(context, step.event)
@@ -176,29 +168,30 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from modelred_provider.waiting.policy import PollPolicy
-
         if self._policy is None:
-            self._policy = PollPolicy(
-                self.assessment_id,
-                poll_interval=self.poke_interval,
-                deadline=None,
-                retry_budget=self.retry_budget,
-            )
+            self._policy = self._poll_policy(None)  # the deadline is Airflow's sensor timeout
         try:
             assessment = self.hook.get_assessment(self.assessment_id, api_generation=self._api_generation())
         except Exception as error:
             step = self._policy.failed(error, self.log)
-            if step.event is None:
-                return False
-            return PokeReturnValue(True, self._finish(context, step.event))
-        if getattr(self, "_watched_id", None) is None:  # the first poke that read it, not the first poke
-            self._push_ids(context, assessment)
-            self._watched_id = assessment.id  # the extra link may read the URL (links.py)
-        step = self._policy.observe(assessment, self.log)
+        else:
+            if getattr(self, "_watched_id", None) is None:  # the first poke that read it, not the first poke
+                self._push_ids(context, assessment)
+                self._watched_id = assessment.id  # the extra link may read the URL (links.py)
+            step = self._policy.observe(assessment, self.log)
         if step.event is None:
             return False
         return PokeReturnValue(True, self._finish(context, step.event))
+
+    def _poll_policy(self, deadline: float | None) -> PollPolicy:
+        from modelred_provider.waiting.policy import PollPolicy
+
+        return PollPolicy(
+            self.assessment_id,
+            poll_interval=self.poke_interval,
+            deadline=deadline,
+            retry_budget=self.retry_budget,
+        )
 
     def _finish(self, context: Context, event: dict[str, Any]) -> Any:
         """Run the shared completion, with the sensor's timeout/soft_fail semantics on top."""
