@@ -160,11 +160,7 @@ class ModelRedAssessmentSensor(AssessmentCompletionMixin, BaseSensorOperator):
         self._push_ids(context, assessment)
         self._watched_id = assessment.id  # the extra link may read the URL (links.py)
         return self._wait(
-            context,
-            assessment,
-            deferrable=True,
-            poll_interval=float(self.poke_interval),
-            deadline=deadline,
+            context, assessment, deferrable=True, poll_interval=float(self.poke_interval), deadline=deadline
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
