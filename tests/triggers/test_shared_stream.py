@@ -175,6 +175,20 @@ def test_a_failing_list_falls_back_to_each_triggers_own_get(modelred_emulator, m
     assert modelred_emulator.count("GET", GET_ONE) >= len(ids) * 2
 
 
+def test_an_own_read_that_did_not_end_the_wait_is_not_what_a_later_list_carries(
+    modelred_emulator, modelred_connection
+):
+    (aid,) = _launch(modelred_connection, ["gpt-4o-prod"])
+    modelred_emulator.reset_counts()
+    # The first round fails, so the trigger reads its own (still running); the assessment then ends and a
+    # later list tells it: the event carries the COMPLETED assessment, not the running one it read itself.
+    modelred_emulator.inject_fault("GET", LIST, kind="status", status=500, count=1)
+    ((event,),) = asyncio.run(_group([_trigger(aid, modelred_connection)]))
+    assert modelred_emulator.count("GET", GET_ONE) >= 1
+    assert event.payload["reason"] == "completed"
+    assert event.payload["assessment"]["status"] == "COMPLETED"
+
+
 def test_v2_triggers_share_the_unfinished_lists(modelred_emulator, modelred_connection):
     ids = _launch(modelred_connection, ["gpt-4o-prod", "broken-endpoint", "claude-safe"], v2=True)
     modelred_emulator.reset_counts()
