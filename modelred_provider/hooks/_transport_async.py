@@ -30,7 +30,7 @@ import asyncio
 import ssl
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -38,34 +38,25 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import tenacity
 
-from modelred_provider.api.body import (
-    ACCEPT_ENCODING,
-    READ_CHUNK_BYTES,
-    BodyDecoder,
-    announced_too_large,
-    decode_steps,
-)
-from modelred_provider.api.errors import (
-    ModelRedError,
-    ModelRedTransportError,
-)
-from modelred_provider.api.parsing import read_payload
-from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
+from modelred_provider.api.body import READ_CHUNK_BYTES
+from modelred_provider.api.errors import ModelRedError, ModelRedTransportError
+from modelred_provider.api.retry import is_retryable_read, time_left
 from modelred_provider.hooks._wire import (
     CONNECT,
     CONNECT_TIMEOUT,
     OTHER,
     READ_TIMEOUT,
-    REDIRECT_STATUSES,
+    SESSION_HEADERS,
     TLS,
     WALL_CLOCK,
     Hops,
+    retrying,
     transport_error,
 )
-from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings
 
 if TYPE_CHECKING:
     from modelred_provider.api.endpoints import RequestSpec
+    from modelred_provider.hooks.connection import ConnectionSettings
 
 #: Connections one shared session keeps open at most (bounded: a thousand triggers share them).
 POOL_LIMIT = 100
@@ -105,7 +96,7 @@ def _new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
+        headers=SESSION_HEADERS,
         auto_decompress=False,
         trust_env=False,  # see the module docstring
     )
@@ -199,23 +190,19 @@ class AsyncTransport:
         ``deadline`` (epoch seconds) clips both the wait for a pooled connection and the request's
         wall-clock limit.
         """
-        settings = self.settings
-        hops = Hops(spec, settings.origin)
+        hops = Hops(spec, self.settings)
         while True:
             session = self.session
-            slots = _slots(settings, session)
+            slots = _slots(self.settings, session)
             if slots is not None:
                 await self._take_slot(slots, spec.operation, deadline)
             try:
-                status, headers, body = await self._exchange(session, spec, hops.url, hops.params, deadline)
+                answer = await self._exchange(session, hops, deadline)
             finally:
                 if slots is not None:
                     slots.release()
-            if status in REDIRECT_STATUSES:
-                hops.follow(headers.get("Location"))
-                continue
-            decoded = await _decode(body, spec.skip_fields)
-            return read_payload(spec.operation, status, body, headers, decoded)
+            if answer is not None:
+                return await _run(answer)
 
     async def _take_slot(self, slots: asyncio.Semaphore, operation: str, deadline: float | None) -> None:
         wait = POOL_WAIT_SECONDS if deadline is None else min(POOL_WAIT_SECONDS, deadline - time.time())
@@ -231,22 +218,17 @@ class AsyncTransport:
             ) from None
 
     async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        spec: RequestSpec,
-        url: str,
-        params: dict[str, str] | None,
-        deadline: float | None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Send and read the whole (bounded) body within the request's wall-clock limit."""
-        settings = self.settings
+        self, session: aiohttp.ClientSession, hops: Hops, deadline: float | None
+    ) -> Generator[None, None, Any] | None:
+        """Send and read the whole (bounded) body within the request's wall-clock limit (None: redirected)."""
+        spec, settings = hops.spec, self.settings
         limit = time_left(settings.timeout, deadline, spec.operation)
         try:
             async with asyncio.timeout(limit):
                 async with session.request(
                     spec.method,
-                    url,
-                    params=params,
+                    hops.url,
+                    params=hops.params,
                     json=spec.json,
                     headers=settings.headers(spec.api_generation),
                     allow_redirects=False,
@@ -254,14 +236,12 @@ class AsyncTransport:
                     proxy_headers=self._proxy_headers,
                 ) as response:
                     status, headers = response.status, dict(response.headers)
-                    if status in REDIRECT_STATUSES:
-                        return status, headers, b""
-                    cap = spec.byte_cap(settings.max_response_bytes)
-                    announced_too_large(headers, cap, spec.operation)
-                    decoder = BodyDecoder(headers.get("Content-Encoding"), cap, spec.operation)
+                    if hops.redirected(status, headers):
+                        return None
+                    decoder = hops.decoder(headers)
                     async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
                         decoder.feed(chunk)
-                    return status, headers, decoder.finish()
+                    return hops.answer(status, headers, decoder.finish())
         except ModelRedError:
             raise
         except TimeoutError:
@@ -305,19 +285,15 @@ class AsyncTransport:
             if state.attempt_number == 1:
                 state.start_time = started
 
-        kwargs = tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation)
-        kwargs["stop"] = kwargs["stop"] | deadline_stop(deadline)
-        retrying = tenacity.AsyncRetrying(before=from_first_attempt, **kwargs)
-        return await retrying(attempt, spec)
+        rules = retrying(self.settings, predicate, self.log, spec.operation, deadline)
+        return await tenacity.AsyncRetrying(before=from_first_attempt, **rules)(attempt, spec)
 
 
-async def _decode(body: bytes, skip: frozenset[str]) -> tuple[bool, Any]:
-    """Parse the body, handing the loop back between slices of a large one."""
-    steps = decode_steps(body, skip)
+async def _run(steps: Generator[None, None, Any]) -> Any:
+    """Run :meth:`Hops.answer` to its end, handing the loop back between slices of a large answer."""
     while True:
         try:
             next(steps)
         except StopIteration as done:
-            result: tuple[bool, Any] = done.value
-            return result
+            return done.value
         await asyncio.sleep(0)

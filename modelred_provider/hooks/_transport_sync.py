@@ -19,7 +19,6 @@ Bounds (the same as the async transport's, from the same settings):
 from __future__ import annotations
 
 import contextlib
-import http.client
 import socket
 import threading
 from collections.abc import Callable
@@ -32,31 +31,25 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from modelred_provider.api.body import (
-    ACCEPT_ENCODING,
-    READ_CHUNK_BYTES,
-    BodyDecoder,
-    announced_too_large,
-    decode_steps,
-    run_steps,
-)
+from modelred_provider.api.body import READ_CHUNK_BYTES, run_steps
 from modelred_provider.api.errors import ModelRedError
-from modelred_provider.api.parsing import read_payload
-from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs, time_left
+from modelred_provider.api.retry import is_retryable_read, time_left
 from modelred_provider.hooks._wire import (
     CONNECT,
     CONNECT_TIMEOUT,
     OTHER,
     READ_TIMEOUT,
+    SESSION_HEADERS,
     TLS,
     WALL_CLOCK,
     Hops,
+    retrying,
     transport_error,
 )
-from modelred_provider.hooks.connection import USER_AGENT, ConnectionSettings
 
 if TYPE_CHECKING:
     from modelred_provider.api.endpoints import RequestSpec
+    from modelred_provider.hooks.connection import ConnectionSettings
 
 # --------------------------------------------------------------------------- the wall-clock watchdog
 
@@ -189,10 +182,10 @@ def _is_connect_failure(error: BaseException) -> bool:
 
 
 def translate_error(
-    error: BaseException, settings: ConnectionSettings, operation: str, watch: _Watch | None = None
+    error: BaseException, settings: ConnectionSettings, operation: str, watch: _Watch
 ) -> ModelRedError:
     """Any failure of a request -> our typed transport error (the words: ``_wire.transport_error``)."""
-    if watch is not None and watch.fired:
+    if watch.fired:
         return transport_error(WALL_CLOCK, settings, operation, seconds=watch.seconds)
     if isinstance(error, requests.exceptions.SSLError):
         return transport_error(TLS, settings, operation, _reason(error))
@@ -203,16 +196,6 @@ def translate_error(
     if isinstance(error, requests.exceptions.Timeout | urllib3.exceptions.ReadTimeoutError):
         return transport_error(READ_TIMEOUT, settings, operation)
     return transport_error(OTHER, settings, operation, f"{type(error).__name__}: {_reason(error)}")
-
-
-#: Everything reading a streamed answer can raise besides our own errors.
-_READ_ERRORS = (
-    requests.RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-    ValueError,
-)
 
 
 # --------------------------------------------------------------------------- the transport
@@ -231,9 +214,7 @@ class SyncTransport:
         adapter = _Adapter(max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update(
-            {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
-        )
+        self.session.headers.update(SESSION_HEADERS)
         if not settings.verify_ssl:
             log.warning("ModelRed: TLS verification is off for %s (verify_ssl=false)", settings.origin)
 
@@ -245,66 +226,49 @@ class SyncTransport:
 
         ``deadline`` (epoch seconds): the request's wall-clock limit is clipped to the time left.
         """
-        settings = self.settings
-        hops = Hops(spec, settings.origin)
+        hops = Hops(spec, self.settings)
         while True:
-            limit = time_left(settings.timeout, deadline, spec.operation)
+            limit = time_left(self.settings.timeout, deadline, spec.operation)
             with _Watch(limit) as watch:
                 try:
-                    response = self._send(spec, hops.url, hops.params, limit)
-                except Exception as err:
-                    raise translate_error(err, settings, spec.operation, watch) from None
-                try:
-                    if response.is_redirect:
-                        location = response.headers.get("Location")
-                    else:
-                        location = None
-                        body = self._read(response, spec)
+                    with self._send(hops, limit) as response:
+                        status, headers = response.status_code, response.headers
+                        if hops.redirected(status, headers):
+                            continue
+                        decoder = hops.decoder(headers)
+                        for chunk in response.raw.stream(READ_CHUNK_BYTES, decode_content=False):
+                            decoder.feed(chunk)
+                        body = decoder.finish()
                 except ModelRedError:
                     raise
-                except _READ_ERRORS as err:
-                    raise translate_error(err, settings, spec.operation, watch) from None
-                finally:
-                    response.close()
-            if response.is_redirect:
-                hops.follow(location)
-                continue
-            decoded = run_steps(decode_steps(body, spec.skip_fields))
-            return read_payload(spec.operation, response.status_code, body, response.headers, decoded)
+                except Exception as err:  # requests', urllib3's, the socket's; what a hostile answer provokes
+                    raise translate_error(err, self.settings, spec.operation, watch) from None
+            return run_steps(hops.answer(status, headers, body))
 
-    def _send(
-        self, spec: RequestSpec, url: str, params: dict[str, str] | None, limit: float
-    ) -> requests.Response:
+    def _send(self, hops: Hops, limit: float) -> requests.Response:
         """Send straight to the adapter.
 
         ``Session.send`` would parse a redirect's Location itself (to offer ``response.next``), with its
         own parser and errors, before :func:`redirect_target` decides, and keep cookies a server sets.
         """
+        spec, settings = hops.spec, self.settings
         prepared = self.session.prepare_request(
             requests.Request(
                 spec.method,
-                url,
-                params=params,
+                hops.url,
+                params=hops.params,
                 json=spec.json,
-                headers=self.settings.headers(spec.api_generation),
+                headers=settings.headers(spec.api_generation),
             )
         )
-        adapter = self.session.get_adapter(prepared.url or url)
+        adapter = self.session.get_adapter(prepared.url or hops.url)
         return adapter.send(
             prepared,
             stream=True,
             timeout=(limit, limit),
-            verify=self.settings.verify,
+            verify=settings.verify,
             proxies=self.session.proxies,
         )
-
-    def _read(self, response: requests.Response, spec: RequestSpec) -> bytes:
-        limit = spec.byte_cap(self.settings.max_response_bytes)
-        announced_too_large(response.headers, limit, spec.operation)
-        decoder = BodyDecoder(response.headers.get("Content-Encoding"), limit, spec.operation)
-        for chunk in response.raw.stream(READ_CHUNK_BYTES, decode_content=False):
-            decoder.feed(chunk)
-        return decoder.finish()
 
     def call(
         self,
@@ -313,21 +277,12 @@ class SyncTransport:
         *,
         deadline: float | None = None,
     ) -> Any:
-        """Send with retries (reads: 429/502/503/504, connection errors, timeouts), returning the payload.
-
-        No attempt starts, and no wait ends, past ``deadline`` (epoch seconds).
-        """
-        predicate = should_retry or is_retryable_read
-        kwargs = tenacity_kwargs(self.settings.retry, predicate, self.log, spec.operation)
-        kwargs["stop"] = kwargs["stop"] | deadline_stop(deadline)
-        retrying = tenacity.Retrying(**kwargs)
-        return retrying(self.send_once, spec, deadline)
+        """Send with retries (reads: 429/502/503/504, connection errors, timeouts), returning the payload."""
+        rules = retrying(self.settings, should_retry or is_retryable_read, self.log, spec.operation, deadline)
+        return tenacity.Retrying(**rules)(self.send_once, spec, deadline)
 
     def call_with(
         self, operation: str, attempt: Callable[[], Any], should_retry: Callable[[BaseException], bool]
     ) -> Any:
         """Retry an arbitrary attempt (used for the create-assessment protocol) under the same policy."""
-        retrying = tenacity.Retrying(
-            **tenacity_kwargs(self.settings.retry, should_retry, self.log, operation)
-        )
-        return retrying(attempt)
+        return tenacity.Retrying(**retrying(self.settings, should_retry, self.log, operation))(attempt)
