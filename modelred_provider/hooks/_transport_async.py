@@ -271,14 +271,11 @@ class AsyncTransport:
         except Exception as error:
             if not predicate(error):
                 raise
-            first_error: Exception = error
-        replayed = False
+            replay = [error]
 
         async def attempt(spec: RequestSpec) -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                raise first_error
+            if replay:
+                raise replay.pop()
             return await self.send_once(spec, deadline)
 
         def from_first_attempt(state: tenacity.RetryCallState) -> None:

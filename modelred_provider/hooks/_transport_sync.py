@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
-import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTimeoutError
 
 from modelred_provider.api.body import READ_CHUNK_BYTES, run_steps
 from modelred_provider.api.errors import ModelRedError
@@ -67,14 +67,12 @@ class _Watch:
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
 
-    def attach(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
+    def attach(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
-            fired = self.fired
-        if fired:
-            _shutdown(sock)
+            if not self.fired:
+                return
+        _shutdown(sock)
 
     def _fire(self) -> None:
         with self._lock:
@@ -173,12 +171,8 @@ def _reason(error: BaseException) -> str:
     return text or type(root).__name__
 
 
-def _is_connect_failure(error: BaseException) -> bool:
-    """Tell whether the TCP connection was never made (refused, DNS, unreachable): nothing was sent."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
-
-    never_sent = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
-    return any(isinstance(nested, never_sent) for nested in _chain(error))
+#: A connection never made (refused, DNS, unreachable): nothing was sent.
+_NEVER_SENT = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
 
 
 def translate_error(
@@ -191,9 +185,10 @@ def translate_error(
         return transport_error(TLS, settings, operation, _reason(error))
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return transport_error(CONNECT_TIMEOUT, settings, operation)
-    if isinstance(error, requests.exceptions.ConnectionError) and _is_connect_failure(error):
+    never_sent = any(isinstance(nested, _NEVER_SENT) for nested in _chain(error))
+    if isinstance(error, requests.exceptions.ConnectionError) and never_sent:
         return transport_error(CONNECT, settings, operation, _reason(error))
-    if isinstance(error, requests.exceptions.Timeout | urllib3.exceptions.ReadTimeoutError):
+    if isinstance(error, requests.exceptions.Timeout | ReadTimeoutError):
         return transport_error(READ_TIMEOUT, settings, operation)
     return transport_error(OTHER, settings, operation, f"{type(error).__name__}: {_reason(error)}")
 

@@ -80,36 +80,28 @@ def retrying(
     return kwargs
 
 
-#: The kinds of failure a transport tells apart (see :func:`transport_error`).
-TLS, CONNECT_TIMEOUT, CONNECT, READ_TIMEOUT, WALL_CLOCK, OTHER = (
+#: The failures a transport tells apart, each (its words, the error's ``kind``): see :func:`transport_error`.
+TLS = (
+    "TLS failure talking to {where}: {reason}. If the server uses a private CA, "
+    "set the connection extra ca_bundle to its PEM file",
     "tls",
-    "connect_timeout",
-    "connect",
-    "read_timeout",
-    "wall_clock",
-    "other",
 )
-#: kind -> (words, the error's ``kind``).
-_WORDS = {
-    TLS: (
-        "TLS failure talking to {where}: {reason}. If the server uses a private CA, "
-        "set the connection extra ca_bundle to its PEM file",
-        "tls",
-    ),
-    CONNECT_TIMEOUT: ("timed out connecting to {where}", "connect"),
-    CONNECT: ("cannot connect to {where}: {reason}", "connect"),
-    WALL_CLOCK: (
-        "no answer from {where} within {seconds:g} s (the request was sent; "
-        "the wall-clock limit of one request)",
-        "timeout",
-    ),
-    READ_TIMEOUT: ("no answer from {where} within {seconds:g} s (the request was sent)", "timeout"),
-    OTHER: ("connection to {where} failed: {reason}", "io"),
-}
+CONNECT_TIMEOUT = ("timed out connecting to {where}", "connect")
+CONNECT = ("cannot connect to {where}: {reason}", "connect")
+READ_TIMEOUT = ("no answer from {where} within {timeout:g} s (the request was sent)", "timeout")
+WALL_CLOCK = (
+    "no answer from {where} within {seconds:g} s (the request was sent; the wall-clock limit of one request)",
+    "timeout",
+)
+OTHER = ("connection to {where} failed: {reason}", "io")
 
 
 def transport_error(
-    kind: str, settings: ConnectionSettings, operation: str, reason: str = "", seconds: float | None = None
+    kind: tuple[str, str],
+    settings: ConnectionSettings,
+    operation: str,
+    reason: str = "",
+    seconds: float = 0.0,
 ) -> ModelRedError:
     """Build the typed error of a failed request (never with the key: ``reason`` is scrubbed).
 
@@ -117,8 +109,7 @@ def transport_error(
     :data:`READ_TIMEOUT` (sent, no answer within ``timeout``), :data:`WALL_CLOCK` (sent, no answer
     within ``seconds``, the request's wall-clock limit) or :data:`OTHER`.
     """
-    words, error_kind = _WORDS[kind]
-    if kind == READ_TIMEOUT:
-        seconds = settings.timeout
-    message = words.format(where=settings.origin, reason=scrub(reason)[:200], seconds=seconds)
+    words, error_kind = kind
+    where, reason = settings.origin, scrub(reason)[:200]
+    message = words.format(where=where, reason=reason, seconds=seconds, timeout=settings.timeout)
     return ModelRedTransportError(message, operation=operation, kind=error_kind)
