@@ -41,18 +41,7 @@ import tenacity
 from modelred_provider.api.body import READ_CHUNK_BYTES
 from modelred_provider.api.errors import ModelRedError, ModelRedTransportError
 from modelred_provider.api.retry import is_retryable_read, time_left
-from modelred_provider.hooks._wire import (
-    CONNECT,
-    CONNECT_TIMEOUT,
-    OTHER,
-    READ_TIMEOUT,
-    SESSION_HEADERS,
-    TLS,
-    WALL_CLOCK,
-    Hops,
-    retrying,
-    transport_error,
-)
+from modelred_provider.hooks import _wire
 
 if TYPE_CHECKING:
     from modelred_provider.api.endpoints import RequestSpec
@@ -90,13 +79,11 @@ def _ssl_option(settings: ConnectionSettings) -> ssl.SSLContext | bool:
 
 
 def _new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=POOL_LIMIT, ssl=_ssl_option(settings), ttl_dns_cache=300)
-    # Only the socket connect is timed by aiohttp; the request's wall clock is ours (send_once).
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout)
     return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        headers=SESSION_HEADERS,
+        connector=aiohttp.TCPConnector(limit=POOL_LIMIT, ssl=_ssl_option(settings), ttl_dns_cache=300),
+        # Only the socket connect is timed by aiohttp; the request's wall clock is ours (send_once).
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.timeout),
+        headers=_wire.SESSION_HEADERS,
         auto_decompress=False,
         trust_env=False,  # see the module docstring
     )
@@ -116,8 +103,7 @@ def proxy_and_auth(proxy: str | None) -> tuple[str | None, dict[str, str] | None
 
 def acquire_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
     """Return the shared session of these settings in the running loop; pair with :func:`release_session`."""
-    loop = asyncio.get_running_loop()
-    per_loop = _SESSIONS.setdefault(loop, {})
+    per_loop = _SESSIONS.setdefault(asyncio.get_running_loop(), {})
     shared = per_loop.get(settings.pool_key)
     if shared is None or shared.session.closed:
         shared = per_loop[settings.pool_key] = _Shared(_new_session(settings), asyncio.Semaphore(POOL_LIMIT))
@@ -125,23 +111,21 @@ def acquire_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
     return shared.session
 
 
-def _slots(settings: ConnectionSettings, session: aiohttp.ClientSession) -> asyncio.Semaphore | None:
+def _shared(settings: ConnectionSettings, session: aiohttp.ClientSession) -> _Shared | None:
+    """Return the running loop's shared entry of ``session`` (None: not, or no longer, a shared one)."""
     shared = _SESSIONS.get(asyncio.get_running_loop(), {}).get(settings.pool_key)
-    return shared.slots if shared is not None and shared.session is session else None
+    return shared if shared is not None and shared.session is session else None
 
 
 async def release_session(settings: ConnectionSettings, session: aiohttp.ClientSession) -> None:
     """Drop one user of the shared session; the last one closes it."""
-    loop = asyncio.get_running_loop()
-    per_loop = _SESSIONS.get(loop, {})
-    shared = per_loop.get(settings.pool_key)
-    if shared is None or shared.session is not session:
-        if not session.closed:
-            await session.close()
-        return
-    shared.users -= 1
-    if shared.users <= 0:
-        del per_loop[settings.pool_key]
+    shared = _shared(settings, session)
+    if shared is not None:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        del _SESSIONS[asyncio.get_running_loop()][settings.pool_key]
+    if not session.closed:
         await session.close()
 
 
@@ -150,18 +134,18 @@ def open_sessions() -> int:
     return sum(1 for s in _SESSIONS.get(asyncio.get_running_loop(), {}).values() if not s.session.closed)
 
 
-def translate_error(error: BaseException, settings: ConnectionSettings, operation: str) -> ModelRedError:
+def translate_error(error: BaseException, hops: _wire.Hops) -> ModelRedError:
     """Translate aiohttp's failures to our typed transport error (the words: ``_wire.transport_error``)."""
     if isinstance(error, aiohttp.ClientSSLError):
-        return transport_error(TLS, settings, operation, str(error))
+        return hops.failed(_wire.TLS, str(error))
     if isinstance(error, aiohttp.ConnectionTimeoutError):
-        return transport_error(CONNECT_TIMEOUT, settings, operation)
+        return hops.failed(_wire.CONNECT_TIMEOUT)
     if isinstance(error, aiohttp.ClientConnectorError):
         reason = error.os_error.strerror if error.os_error and error.os_error.strerror else str(error)
-        return transport_error(CONNECT, settings, operation, reason)
+        return hops.failed(_wire.CONNECT, reason)
     if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return transport_error(READ_TIMEOUT, settings, operation)
-    return transport_error(OTHER, settings, operation, f"{type(error).__name__} {error}")
+        return hops.failed(_wire.READ_TIMEOUT)
+    return hops.failed(_wire.OTHER, f"{type(error).__name__} {error}")
 
 
 class AsyncTransport:
@@ -190,17 +174,17 @@ class AsyncTransport:
         ``deadline`` (epoch seconds) clips both the wait for a pooled connection and the request's
         wall-clock limit.
         """
-        hops = Hops(spec, self.settings)
+        hops = _wire.Hops(spec, self.settings)
         while True:
             session = self.session
-            slots = _slots(self.settings, session)
-            if slots is not None:
-                await self._take_slot(slots, spec.operation, deadline)
+            shared = _shared(self.settings, session)
+            if shared is not None:
+                await self._take_slot(shared.slots, spec.operation, deadline)
             try:
                 answer = await self._exchange(session, hops, deadline)
             finally:
-                if slots is not None:
-                    slots.release()
+                if shared is not None:
+                    shared.slots.release()
             if answer is not None:
                 return await _run(answer)
 
@@ -218,7 +202,7 @@ class AsyncTransport:
             ) from None
 
     async def _exchange(
-        self, session: aiohttp.ClientSession, hops: Hops, deadline: float | None
+        self, session: aiohttp.ClientSession, hops: _wire.Hops, deadline: float | None
     ) -> Generator[None, None, Any] | None:
         """Send and read the whole (bounded) body within the request's wall-clock limit (None: redirected)."""
         spec, settings = hops.spec, self.settings
@@ -245,9 +229,9 @@ class AsyncTransport:
         except ModelRedError:
             raise
         except TimeoutError:
-            raise transport_error(WALL_CLOCK, settings, spec.operation, seconds=limit) from None
+            raise hops.failed(_wire.WALL_CLOCK, seconds=limit) from None
         except Exception as err:  # aiohttp's errors, and anything a hostile answer provokes in it
-            raise translate_error(err, settings, spec.operation) from None
+            raise translate_error(err, hops) from None
 
     async def call(
         self,
@@ -282,12 +266,12 @@ class AsyncTransport:
             if state.attempt_number == 1:
                 state.start_time = started
 
-        rules = retrying(self.settings, predicate, self.log, spec.operation, deadline)
+        rules = _wire.retrying(self.settings, predicate, self.log, spec.operation, deadline)
         return await tenacity.AsyncRetrying(before=from_first_attempt, **rules)(attempt, spec)
 
 
 async def _run(steps: Generator[None, None, Any]) -> Any:
-    """Run :meth:`Hops.answer` to its end, handing the loop back between slices of a large answer."""
+    """Run :meth:`_wire.Hops.answer` to its end, handing the loop back between slices of a large answer."""
     while True:
         try:
             next(steps)

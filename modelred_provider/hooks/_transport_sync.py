@@ -34,18 +34,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTime
 from modelred_provider.api.body import READ_CHUNK_BYTES, run_steps
 from modelred_provider.api.errors import ModelRedError
 from modelred_provider.api.retry import is_retryable_read, time_left
-from modelred_provider.hooks._wire import (
-    CONNECT,
-    CONNECT_TIMEOUT,
-    OTHER,
-    READ_TIMEOUT,
-    SESSION_HEADERS,
-    TLS,
-    WALL_CLOCK,
-    Hops,
-    retrying,
-    transport_error,
-)
+from modelred_provider.hooks import _wire
 
 if TYPE_CHECKING:
     from modelred_provider.api.endpoints import RequestSpec
@@ -175,22 +164,20 @@ def _reason(error: BaseException) -> str:
 _NEVER_SENT = (NewConnectionError, NameResolutionError, ConnectionRefusedError)
 
 
-def translate_error(
-    error: BaseException, settings: ConnectionSettings, operation: str, watch: _Watch
-) -> ModelRedError:
+def translate_error(error: BaseException, hops: _wire.Hops, watch: _Watch) -> ModelRedError:
     """Any failure of a request -> our typed transport error (the words: ``_wire.transport_error``)."""
     if watch.fired:
-        return transport_error(WALL_CLOCK, settings, operation, seconds=watch.seconds)
+        return hops.failed(_wire.WALL_CLOCK, seconds=watch.seconds)
     if isinstance(error, requests.exceptions.SSLError):
-        return transport_error(TLS, settings, operation, _reason(error))
+        return hops.failed(_wire.TLS, _reason(error))
     if isinstance(error, requests.exceptions.ConnectTimeout):
-        return transport_error(CONNECT_TIMEOUT, settings, operation)
+        return hops.failed(_wire.CONNECT_TIMEOUT)
     never_sent = any(isinstance(nested, _NEVER_SENT) for nested in _chain(error))
     if isinstance(error, requests.exceptions.ConnectionError) and never_sent:
-        return transport_error(CONNECT, settings, operation, _reason(error))
+        return hops.failed(_wire.CONNECT, _reason(error))
     if isinstance(error, requests.exceptions.Timeout | ReadTimeoutError):
-        return transport_error(READ_TIMEOUT, settings, operation)
-    return transport_error(OTHER, settings, operation, f"{type(error).__name__}: {_reason(error)}")
+        return hops.failed(_wire.READ_TIMEOUT)
+    return hops.failed(_wire.OTHER, f"{type(error).__name__}: {_reason(error)}")
 
 
 # --------------------------------------------------------------------------- the transport
@@ -209,7 +196,7 @@ class SyncTransport:
         adapter = _Adapter(max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update(SESSION_HEADERS)
+        self.session.headers.update(_wire.SESSION_HEADERS)
         if not settings.verify_ssl:
             log.warning("ModelRed: TLS verification is off for %s (verify_ssl=false)", settings.origin)
 
@@ -221,7 +208,7 @@ class SyncTransport:
 
         ``deadline`` (epoch seconds): the request's wall-clock limit is clipped to the time left.
         """
-        hops = Hops(spec, self.settings)
+        hops = _wire.Hops(spec, self.settings)
         while True:
             limit = time_left(self.settings.timeout, deadline, spec.operation)
             with _Watch(limit) as watch:
@@ -237,10 +224,10 @@ class SyncTransport:
                 except ModelRedError:
                     raise
                 except Exception as err:  # requests', urllib3's, the socket's; what a hostile answer provokes
-                    raise translate_error(err, self.settings, spec.operation, watch) from None
+                    raise translate_error(err, hops, watch) from None
             return run_steps(hops.answer(status, headers, body))
 
-    def _send(self, hops: Hops, limit: float) -> requests.Response:
+    def _send(self, hops: _wire.Hops, limit: float) -> requests.Response:
         """Send straight to the adapter.
 
         ``Session.send`` would parse a redirect's Location itself (to offer ``response.next``), with its
@@ -273,11 +260,13 @@ class SyncTransport:
         deadline: float | None = None,
     ) -> Any:
         """Send with retries (reads: 429/502/503/504, connection errors, timeouts), returning the payload."""
-        rules = retrying(self.settings, should_retry or is_retryable_read, self.log, spec.operation, deadline)
+        rules = _wire.retrying(
+            self.settings, should_retry or is_retryable_read, self.log, spec.operation, deadline
+        )
         return tenacity.Retrying(**rules)(self.send_once, spec, deadline)
 
     def call_with(
         self, operation: str, attempt: Callable[[], Any], should_retry: Callable[[BaseException], bool]
     ) -> Any:
         """Retry an arbitrary attempt (used for the create-assessment protocol) under the same policy."""
-        return tenacity.Retrying(**retrying(self.settings, should_retry, self.log, operation))(attempt)
+        return tenacity.Retrying(**_wire.retrying(self.settings, should_retry, self.log, operation))(attempt)

@@ -66,6 +66,10 @@ class Hops:
         decoded = yield from decode_steps(body, self.spec.skip_fields)
         return read_payload(self.spec.operation, status, body, headers, decoded)
 
+    def failed(self, kind: tuple[str, str], reason: str = "", seconds: float = 0.0) -> ModelRedError:
+        """Return the typed error of this request's failure of ``kind`` (see :func:`transport_error`)."""
+        return transport_error(kind, self.settings, self.spec.operation, reason, seconds)
+
 
 def retrying(
     settings: ConnectionSettings,
