@@ -33,7 +33,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTime
 
 from modelred_provider.api.body import READ_CHUNK_BYTES, run_steps
 from modelred_provider.api.errors import ModelRedError
-from modelred_provider.api.retry import is_retryable_read, time_left
+from modelred_provider.api.retry import time_left
 from modelred_provider.hooks import _wire
 
 if TYPE_CHECKING:
@@ -260,9 +260,7 @@ class SyncTransport:
         deadline: float | None = None,
     ) -> Any:
         """Send with retries (reads: 429/502/503/504, connection errors, timeouts), returning the payload."""
-        rules = _wire.retrying(
-            self.settings, should_retry or is_retryable_read, self.log, spec.operation, deadline
-        )
+        rules = _wire.retrying(self.settings, should_retry, self.log, spec.operation, deadline)
         return tenacity.Retrying(**rules)(self.send_once, spec, deadline)
 
     def call_with(

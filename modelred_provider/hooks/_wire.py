@@ -16,7 +16,7 @@ from modelred_provider.api.body import ACCEPT_ENCODING, BodyDecoder, announced_t
 from modelred_provider.api.errors import ModelRedError, ModelRedTransportError
 from modelred_provider.api.parsing import read_payload
 from modelred_provider.api.redact import scrub
-from modelred_provider.api.retry import deadline_stop, tenacity_kwargs
+from modelred_provider.api.retry import deadline_stop, is_retryable_read, tenacity_kwargs
 from modelred_provider.hooks.connection import USER_AGENT, not_followed, redirect_target
 
 if TYPE_CHECKING:
@@ -73,13 +73,13 @@ class Hops:
 
 def retrying(
     settings: ConnectionSettings,
-    should_retry: Callable[[BaseException], bool],
+    should_retry: Callable[[BaseException], bool] | None,
     log: Any,
     operation: str,
     deadline: float | None = None,
 ) -> dict[str, Any]:
-    """Return ``tenacity_kwargs`` for a call, and: no attempt starts, and no wait ends, past ``deadline``."""
-    kwargs = tenacity_kwargs(settings.retry, should_retry, log, operation)
+    """Return ``tenacity_kwargs`` (reads retried by default); no retry whose wait ends past ``deadline``."""
+    kwargs = tenacity_kwargs(settings.retry, should_retry or is_retryable_read, log, operation)
     kwargs["stop"] = kwargs["stop"] | deadline_stop(deadline)
     return kwargs
 
