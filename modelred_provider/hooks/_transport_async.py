@@ -219,7 +219,8 @@ class AsyncTransport:
                     proxy=self._proxy,
                     proxy_headers=self._proxy_headers,
                 ) as response:
-                    status, headers = response.status, dict(response.headers)
+                    # aiohttp's own mapping: header names are case-insensitive (a dict is not)
+                    status, headers = response.status, response.headers
                     if hops.redirected(status, headers):
                         return None
                     decoder = hops.decoder(headers)

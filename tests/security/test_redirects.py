@@ -7,13 +7,25 @@ own origin, never from the authority the server wrote."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from pathlib import Path
 
 import pytest
 
 from modelred_provider.api import errors as e
 
-from .hostile import MODELS, SECRET, Conn, HostileServer, Request, certificate, json_answer, response
+from .hostile import (
+    MODELS,
+    SECRET,
+    Conn,
+    HostileServer,
+    Request,
+    assessment,
+    certificate,
+    json_answer,
+    response,
+)
 from .support import LeakCheck, connect
 
 
@@ -149,3 +161,67 @@ def test_a_redirected_post_is_never_sent_again(monkeypatch: pytest.MonkeyPatch, 
             hook.create_assessment("gpt-4o-prod", test_types=["reverse_psychology"])
         leaks.add(caught.value)
     assert [r.method for r in server.requests].count("POST") == 1
+
+
+def test_a_server_that_redirects_forever_is_left_after_three(
+    monkeypatch: pytest.MonkeyPatch, leaks: LeakCheck
+) -> None:
+    def handle(conn: Conn, request: Request) -> None:
+        conn.send(response(302, "", {"Location": f"/hop{len(server.requests)}/api/models"}))
+
+    with HostileServer(handle) as server:
+        hook = connect(monkeypatch, server.url, SECRET, max_retries=0)
+        with pytest.raises(e.ModelRedTransportError, match="more than 3 redirects") as caught:
+            hook.list_models()
+        leaks.add(caught.value)
+        assert len(server.requests) == 4  # the request and the three redirects it may follow
+
+        async def poll() -> None:
+            async with connect(monkeypatch, server.url, SECRET, max_retries=0) as ahook:
+                with pytest.raises(e.ModelRedTransportError, match="more than 3 redirects") as acaught:
+                    await ahook.aget_assessment("asm_1")
+                leaks.add(acaught.value)
+
+        asyncio.run(poll())
+        assert len(server.requests) == 8
+
+
+@pytest.mark.parametrize("parser", ["default", "pure-python"])
+def test_header_names_are_read_in_any_case(monkeypatch: pytest.MonkeyPatch, parser: str) -> None:
+    """HTTP header names are case-insensitive (RFC 9110, section 5.1); proxies that speak HTTP/2 send them in
+    lower case. A lower-case ``location`` is followed and a lower-case ``content-encoding`` decoded, by both
+    transports, with either of aiohttp's parsers (its pure-Python one, used where its C extension is not
+    built or ``AIOHTTP_NO_EXTENSIONS`` is set, keeps each name's case as sent)."""
+    if parser == "pure-python":
+        import aiohttp.client_proto
+        import aiohttp.http_parser
+
+        monkeypatch.setattr(
+            aiohttp.client_proto, "HttpResponseParser", aiohttp.http_parser.HttpResponseParserPy
+        )
+    body = gzip.compress(json.dumps(MODELS).encode())
+
+    def handle(conn: Conn, request: Request) -> None:
+        if request.path.startswith("/old/"):
+            conn.send(response(301, "", {"location": request.path[len("/old") :]}))
+        else:
+            conn.send(response(200, body, {"content-type": "application/json", "content-encoding": "gzip"}))
+
+    with HostileServer(handle) as server:
+        hook = connect(monkeypatch, server.url + "/old", SECRET, max_retries=0)
+        assert [m.model_id for m in hook.list_models()] == ["gpt-4o-prod"]
+
+        async def alist() -> list[str]:
+            async with connect(monkeypatch, server.url + "/old", SECRET, max_retries=0) as ahook:
+                return [a.id for a in await ahook.alist_assessments(limit=10)]
+
+        server.handler = lambda conn, request: conn.send(
+            response(301, "", {"location": request.path[len("/old") :]})
+            if request.path.startswith("/old/")
+            else response(
+                200,
+                gzip.compress(json.dumps({"data": [assessment()["data"]], "total": 1}).encode()),
+                {"content-type": "application/json", "content-encoding": "gzip"},
+            )
+        )
+        assert asyncio.run(alist()) == ["asm_1"]
