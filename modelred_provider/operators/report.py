@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from modelred_provider.api.redact import scrub_any
@@ -24,36 +25,24 @@ from modelred_provider.api.vocabulary import SEVERITIES
 from modelred_provider.operators.summary import failing_probes
 
 if TYPE_CHECKING:
-    from modelred_provider.api.models import Assessment, ProbeResult
+    from collections.abc import Iterable
+
+    from modelred_provider.api.models import Assessment
 
 __all__ = [
     "build_report",
+    "html_text",
     "pass_rate_svg",
     "render_html",
+    "severity_order",
     "write_report",
 ]
 
-#: The ``format`` field of the JSON document.
-_REPORT_FORMAT = "modelred-report/1"
-#: File names written under ``report_path``.
-_REPORT_JSON = "report.json"
-_REPORT_HTML = "report.html"
-
+_REPORT_FORMAT = "modelred-report/1"  # the ``format`` field of the JSON document
 _LOCAL_PROTOCOLS = ("file", "local", "")
-
-
-def _probe(probe: ProbeResult) -> dict[str, Any]:
-    return {
-        "key": probe.key,
-        "display_name": probe.display_name,
-        "category": probe.category,
-        "severity": probe.severity,
-        "total_cases": probe.total_cases,
-        "passed_cases": probe.passed_cases,
-        "failed_cases": probe.failed_cases,
-        "pass_rate": probe.pass_rate,
-        "findings": list(probe.findings),
-    }
+# The columns of the page's two probe tables.
+_FAILING_COLUMNS = ("key", "display_name", "category", "severity", "failed_cases", "total_cases", "pass_rate")
+_PROBE_COLUMNS = ("key", "category", "severity", "passed_cases", "failed_cases", "total_cases")
 
 
 def build_report(assessment: Assessment, summary: dict[str, Any]) -> dict[str, Any]:
@@ -69,42 +58,39 @@ def build_report(assessment: Assessment, summary: dict[str, Any]) -> dict[str, A
         "summary": summary,
         "created_at": assessment.created_at.isoformat() if assessment.created_at else None,
         "completed_at": assessment.completed_at.isoformat() if assessment.completed_at else None,
-        "test_types": list(assessment.test_types),
-        "probe_pack_ids": list(assessment.probe_pack_ids),
-        "probes": [_probe(p) for p in (report.probes if report else ())],
-        "failing_probes": [_probe(p) for p in failing_probes(report)],
-        "vulnerabilities": [
-            {
-                "probe": v.probe,
-                "severity": v.severity,
-                "description": v.description,
-                "recommendation": v.recommendation,
-            }
-            for v in (report.vulnerabilities if report else ())
-        ],
-        "severity_counts": dict(report.severity_counts) if report else {},
+        "test_types": assessment.test_types,
+        "probe_pack_ids": assessment.probe_pack_ids,
+        "probes": [asdict(p) for p in (report.probes if report else ())],
+        "failing_probes": [asdict(p) for p in failing_probes(report)],
+        "vulnerabilities": [asdict(v) for v in (report.vulnerabilities if report else ())],
+        "severity_counts": report.severity_counts if report else {},
     }
-    # Findings are whatever the server sent: make them plain JSON first, then scrub every string.
+    # Findings are whatever the server sent: make them plain JSON first (tuples become lists), then
+    # scrub every string.
     return dict(scrub_any(json.loads(json.dumps(document, default=str))))
 
 
 # --- HTML ---------------------------------------------------------------------------------------------
 
 
-def _e(value: Any) -> str:
-    """One value as escaped text (``n/a`` for none)."""
+def html_text(value: Any) -> str:
+    """One value as escaped text: ``n/a`` for none, a float as ``%g`` (the report page's and UI tab's)."""
     if value is None or value == "":
         return "n/a"
-    if isinstance(value, float):
-        return html.escape(f"{value:g}")
-    return html.escape(str(value), quote=True)
+    return html.escape(f"{value:g}" if isinstance(value, float) else str(value))
 
 
-def _table(headers: list[str], rows: list[list[Any]], empty: str) -> str:
-    if not rows:
-        return f"<p class='empty'>{html.escape(empty)}</p>"
+def severity_order(counts: Iterable[str]) -> list[str]:
+    """List the severities in ``counts``, worst first (the known ones, ``info``, ``unknown``, the rest)."""
+    known = (*SEVERITIES, "info", "unknown")
+    return [s for s in known if s in counts] + sorted(s for s in counts if s not in known)
+
+
+def _table(headers: list[str], rows: Iterable[Iterable[Any]], empty: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html_text(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    if not body:
+        return f"<p class='empty'>{html.escape(empty)}</p>"
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -157,10 +143,12 @@ def render_html(document: dict[str, Any]) -> str:
     """One self-contained page: no script, no external resource, every value escaped."""
     summary = document["summary"]
     gate = summary.get("gate")
-    verdict = "n/a" if gate is None else ("PASSED" if gate["passed"] else "FAILED")
-    verdict_class = "" if gate is None else ("pass" if gate["passed"] else "fail")
+    verdict, verdict_class = (
+        ("n/a", "") if gate is None else ("PASSED", "pass") if gate["passed"] else ("FAILED", "fail")
+    )
     totals = summary.get("totals") or {}
     task = summary.get("airflow_task") or {}
+    where = " / ".join(str(task.get(k)) for k in ("dag_id", "run_id", "task_id")) if task else None
     baseline = summary.get("baseline")
     facts = [
         ("Model", summary.get("model")),
@@ -171,24 +159,23 @@ def render_html(document: dict[str, Any]) -> str:
         ("Tests", f"{totals.get('passed', 0)} of {totals.get('tests', 0)} passed"),
         ("ModelRed page", summary.get("url")),
         ("Completed", document.get("completed_at")),
-        (
-            "Airflow task",
-            " / ".join(str(task.get(k)) for k in ("dag_id", "run_id", "task_id")) if task else None,
-        ),
+        ("Airflow task", where),
     ]
     if summary.get("error"):
         facts.append(("Error", summary["error"]))
     if baseline is not None:
         facts.append(("Baseline", baseline.get("assessment_id") or baseline.get("note")))
         facts.append(("Score drop", baseline.get("score_drop")))
+    rates = summary.get("pass_rate_by_category") or {}
     severities = summary.get("vulnerabilities_by_severity") or {}
-    order = [s for s in (*SEVERITIES, "unknown") if s in severities]
+    order = severity_order(severities)
     vulns = sorted(
         document.get("vulnerabilities") or [],
         key=lambda v: order.index(v["severity"]) if v.get("severity") in order else -1,
     )
-    reasons = "".join(f"<li>{_e(r)}</li>" for r in (gate or {}).get("reasons") or [])
-    title = f"ModelRed report: {_e(summary.get('model'))} ({_e(summary.get('assessment_id'))})"
+    failing, probes = document.get("failing_probes") or [], document.get("probes") or []
+    reasons = "".join(f"<li>{html_text(r)}</li>" for r in (gate or {}).get("reasons") or [])
+    title = f"ModelRed report: {html_text(summary.get('model'))} ({html_text(summary.get('assessment_id'))})"
     return "".join(
         [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -198,31 +185,16 @@ def render_html(document: dict[str, Any]) -> str:
             f"<h1>{title}</h1>",
             f"<p>Quality gate: <strong class='{verdict_class}'>{verdict}</strong></p>",
             f"<ul>{reasons}</ul>" if reasons else "",
-            "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>",
+            "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html_text(v)}</dd>" for k, v in facts) + "</dl>",
             "<h2>Pass rate per category</h2>",
-            pass_rate_svg(summary.get("pass_rate_by_category") or {}, width=620),
-            _table(
-                ["Category", "Pass rate (%)"],
-                [[c, r] for c, r in (summary.get("pass_rate_by_category") or {}).items()],
-                "No category has results.",
-            ),
+            pass_rate_svg(rates, width=620),
+            _table(["Category", "Pass rate (%)"], rates.items(), "No category has results."),
             "<h2>Vulnerabilities by severity</h2>",
             _table(["Severity", "Count"], [[s, severities[s]] for s in order], "None counted."),
-            f"<h2>Failing probes ({len(document.get('failing_probes') or [])})</h2>",
+            f"<h2>Failing probes ({len(failing)})</h2>",
             _table(
                 ["Probe", "Name", "Category", "Severity", "Failed cases", "Total cases", "Pass rate"],
-                [
-                    [
-                        p["key"],
-                        p["display_name"],
-                        p["category"],
-                        p["severity"],
-                        p["failed_cases"],
-                        p["total_cases"],
-                        p["pass_rate"],
-                    ]
-                    for p in document.get("failing_probes") or []
-                ],
+                [[p[k] for k in _FAILING_COLUMNS] for p in failing],
                 "No probe failed.",
             ),
             f"<h2>Vulnerabilities ({len(vulns)})</h2>",
@@ -231,20 +203,10 @@ def render_html(document: dict[str, Any]) -> str:
                 [[v["severity"], v["probe"], v["description"], v["recommendation"]] for v in vulns],
                 "No vulnerability reported.",
             ),
-            f"<h2>All probes ({len(document.get('probes') or [])})</h2>",
+            f"<h2>All probes ({len(probes)})</h2>",
             _table(
                 ["Probe", "Category", "Severity", "Passed", "Failed", "Total"],
-                [
-                    [
-                        p["key"],
-                        p["category"],
-                        p["severity"],
-                        p["passed_cases"],
-                        p["failed_cases"],
-                        p["total_cases"],
-                    ]
-                    for p in document.get("probes") or []
-                ],
+                [[p[k] for k in _PROBE_COLUMNS] for p in probes],
                 "The assessment has no probe results.",
             ),
             "</body></html>\n",
@@ -274,14 +236,10 @@ def write_report(document: dict[str, Any], report_path: Any, *, conn_id: str | N
         base = ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
     if base.protocol in _LOCAL_PROTOCOLS:
         base.mkdir(parents=True, exist_ok=True)  # object stores have no folders to create
-    json_path = base / _REPORT_JSON
-    html_path = base / _REPORT_HTML
+    json_path, html_path = base / "report.json", base / "report.html"
     json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     html_path.write_text(render_html(document), encoding="utf-8")
-    return {"json": _url(json_path), "html": _url(html_path)}
-
-
-def _url(path: Any) -> str:
-    """Return the file's URL without the connection id ``str()`` holds (``s3://conn@bucket/...``)."""
-    protocol = path.protocol or "file"
-    return f"{protocol}://{path.path}"
+    # The URLs without the connection id that str() holds (s3://conn@bucket/...).
+    return {
+        kind: f"{p.protocol or 'file'}://{p.path}" for kind, p in (("json", json_path), ("html", html_path))
+    }

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from html import escape
+from operator import attrgetter
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from modelred_provider.operators.report import pass_rate_svg
+from modelred_provider.operators.report import html_text, pass_rate_svg, severity_order
 
 if TYPE_CHECKING:
     from modelred_provider.plugins._store import Run
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
 _COLOURS = {
     "passed": "#15803d",
     "failed": "#b91c1c",
@@ -27,6 +27,8 @@ _COLOURS = {
     "minimal": "#15803d",
     "unknown": "#6b7280",
 }
+# Who pushed a summary: one task instance.
+_task_instance = attrgetter("dag_id", "run_id", "task_id", "map_index")
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:16px 20px;
 color:#1f2937;background:#fff;font-size:14px}
@@ -50,12 +52,8 @@ def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _score(score: float | None) -> str:
-    return "n/a" if score is None else f"{score:g}"
-
-
-def _badge(text: str, colour_key: str | None = None) -> str:
-    colour = _COLOURS.get((colour_key or text).lower(), "#6b7280")
+def _badge(text: str) -> str:
+    colour = _COLOURS.get(text.lower(), "#6b7280")
     return f'<span class="badge" style="background:{colour}">{_e(text.upper())}</span>'
 
 
@@ -68,11 +66,9 @@ def page(title: str, body: str) -> str:
 
 def ti_link(base: str, run: Run) -> str:
     """Link the task instance in Airflow's own UI (opened in the top window, not in the frame)."""
-    path = f"{base}/dags/{quote(run.dag_id, safe='')}/runs/{quote(run.run_id, safe='')}/tasks/"
-    path += quote(run.task_id, safe="")
-    if run.map_index >= 0:
-        path += f"/mapped/{run.map_index}"
-    return path
+    dag_id, run_id, task_id = (quote(part, safe="") for part in (run.dag_id, run.run_id, run.task_id))
+    mapped = f"/mapped/{run.map_index}" if run.map_index >= 0 else ""
+    return f"{base}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}{mapped}"
 
 
 # --- charts -------------------------------------------------------------------------------------
@@ -108,16 +104,11 @@ def trend_svg(runs: Sequence[Run], *, width: int = 460, height: int = 150, curre
         parts.append(f'<polyline points="{path}" fill="none" stroke="#6366f1" stroke-width="2"/>')
     for i, r in enumerate(points):
         colour = _COLOURS.get(r.verdict, "#6b7280")
-        tip = f"{r.when:%Y-%m-%d %H:%M} {r.dag_id}.{r.task_id} ({r.run_id}): {_score(r.score)} {r.verdict}"
-        is_current = current is not None and (r.run_id, r.task_id, r.map_index, r.dag_id) == (
-            current.run_id,
-            current.task_id,
-            current.map_index,
-            current.dag_id,
-        )
+        tip = f"{r.when:%Y-%m-%d %H:%M} {r.dag_id}.{r.task_id} ({r.run_id}): {html_text(r.score)} {r.verdict}"
+        is_current = current is not None and _task_instance(r) == _task_instance(current)
         ring = ' stroke="#111827" stroke-width="2"' if is_current else ""
         parts.append(
-            f'<circle class="point" data-score="{_e(_score(r.score))}" data-verdict="{_e(r.verdict)}" '
+            f'<circle class="point" data-score="{html_text(r.score)}" data-verdict="{_e(r.verdict)}" '
             f'data-run-id="{_e(r.run_id)}" cx="{x(i):.1f}" cy="{y(r.score or 0):.1f}" '
             f'r="{6 if is_current else 4.5}" fill="{colour}"{ring}><title>{_e(tip)}</title></circle>'
         )
@@ -133,11 +124,6 @@ def trend_svg(runs: Sequence[Run], *, width: int = 460, height: int = 150, curre
 # --- the task instance tab ----------------------------------------------------------------------
 
 
-def _severities(vulns: dict[str, int]) -> list[tuple[str, int]]:
-    ordered = [s for s in SEVERITY_ORDER if s in vulns] + sorted(s for s in vulns if s not in SEVERITY_ORDER)
-    return [(s, vulns[s]) for s in ordered]
-
-
 def no_report_page(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     where = f"{dag_id} / {run_id} / {task_id}" + (f" [{map_index}]" if map_index >= 0 else "")
     return page(
@@ -151,9 +137,7 @@ def no_report_page(dag_id: str, run_id: str, task_id: str, map_index: int) -> st
 def ti_page(current: Run, trend: Sequence[Run], base: str) -> str:
     s = current.summary
     gate = s.get("gate")
-    verdict_html = (
-        _badge("passed" if gate["passed"] else "failed") if gate is not None else _badge("not evaluated", "")
-    )
+    verdict_html = _badge("not evaluated" if gate is None else "passed" if gate["passed"] else "failed")
     reasons = ""
     if gate is not None and gate["reasons"]:
         reasons = '<ul id="gate-reasons">' + "".join(f"<li>{_e(r)}</li>" for r in gate["reasons"]) + "</ul>"
@@ -164,10 +148,10 @@ def ti_page(current: Run, trend: Sequence[Run], base: str) -> str:
         if s.get("url")
         else ""
     )
-    vulns = _severities(s["vulnerabilities_by_severity"])
+    vulns = s["vulnerabilities_by_severity"]
     vuln_rows = "".join(
-        f'<tr><td>{_badge(sev)}</td><td class="vuln-count" data-severity="{_e(sev)}">{count}</td></tr>'
-        for sev, count in vulns
+        f'<tr><td>{_badge(sev)}</td><td class="vuln-count" data-severity="{_e(sev)}">{vulns[sev]}</td></tr>'
+        for sev in severity_order(vulns)
     )
     vuln_html = (
         f'<table id="vulnerabilities"><tr><th>Severity</th><th>Count</th></tr>{vuln_rows}</table>'
@@ -187,7 +171,7 @@ def ti_page(current: Run, trend: Sequence[Run], base: str) -> str:
     cards = "".join(
         f'<div class="card"><div class="label">{label}</div><div class="value" id="{key}">{value}</div></div>'
         for label, key, value in (
-            ("Score", "score", _e(_score(current.score))),
+            ("Score", "score", html_text(current.score)),
             ("Risk", "risk", _badge(s["risk_level"]) if s.get("risk_level") else "n/a"),
             ("Quality gate", "verdict", verdict_html),
             ("Tests passed", "tests", f"{totals['passed']}/{totals['tests']}"),
@@ -242,14 +226,13 @@ def history_page(
     for series in by_model.values():
         series.sort(key=lambda r: r.when)
     ordered = sorted(by_model.items(), key=lambda item: item[1][-1].when, reverse=True)
-    rows = []
-    charts = []
+    rows, charts = [], []
     for name, series in ordered:
         latest = series[-1]
         risk = latest.summary.get("risk_level")
         rows.append(
             f'<tr class="model-row" data-model="{_e(name)}"><td><b>{_e(name)}</b></td>'
-            f'<td class="latest-score">{_e(_score(latest.score))}</td>'
+            f'<td class="latest-score">{html_text(latest.score)}</td>'
             f"<td>{_badge(risk) if risk else 'n/a'}</td>"
             f'<td class="latest-verdict">{_badge(latest.verdict)}</td><td class="runs">{len(series)}</td>'
             f'<td><a href="{_e(ti_link(base, latest))}" target="_top">{_e(latest.dag_id)} &middot; '
