@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,8 +59,7 @@ class Run:
 
     @property
     def score(self) -> float | None:
-        score = self.summary.get("score")
-        return float(score) if isinstance(score, (int, float)) else None
+        return self.summary.get("score")  # clean_summary made it a finite float or None
 
     @property
     def verdict(self) -> str:
@@ -70,16 +70,7 @@ class Run:
         return str(self.summary.get("status") or "unknown").lower()
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "dag_id": self.dag_id,
-            "run_id": self.run_id,
-            "task_id": self.task_id,
-            "map_index": self.map_index,
-            "try_number": self.try_number,
-            "when": self.when.isoformat(),
-            "verdict": self.verdict,
-            "summary": self.summary,
-        }
+        return {**vars(self), "when": self.when.isoformat(), "verdict": self.verdict}
 
 
 def _text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
@@ -97,6 +88,12 @@ def _number(value: Any) -> float | None:
 
 def _count(value: Any) -> int:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _first(value: Any, kind: type) -> list[Any]:
+    """Take the first ``_LIST_LIMIT`` items of a dict or entries of a list; none when not a ``kind``."""
+    items = value.items() if isinstance(value, dict) else value
+    return list(islice(items, _LIST_LIMIT)) if isinstance(value, kind) else []
 
 
 def _link(value: Any) -> str | None:
@@ -121,11 +118,7 @@ def clean_summary(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict) or "assessment_id" not in raw:
         return None
     totals: dict[str, Any] = raw["totals"] if isinstance(raw.get("totals"), dict) else {}
-    rates = raw.get("pass_rate_by_category")
-    vulns = raw.get("vulnerabilities_by_severity")
-    probes = raw.get("failing_probes")
     gate = raw.get("gate")
-    reasons = gate.get("reasons") if isinstance(gate, dict) else None
     return {
         "assessment_id": _text(raw.get("assessment_id"), 200),
         "url": _link(raw.get("url")),
@@ -135,53 +128,31 @@ def clean_summary(raw: Any) -> dict[str, Any] | None:
         "risk_level": _text(raw.get("risk_level"), 40),
         "totals": {k: _count(totals.get(k)) for k in ("tests", "passed", "failed")},
         "pass_rate_by_category": {
-            str(_text(k, 200)): _number(v) for k, v in list(rates.items())[:_LIST_LIMIT]
-        }
-        if isinstance(rates, dict)
-        else {},
+            str(_text(k, 200)): _number(v) for k, v in _first(raw.get("pass_rate_by_category"), dict)
+        },
         "vulnerabilities_by_severity": {
-            str(_text(k, 40)): _count(v) for k, v in list(vulns.items())[:_LIST_LIMIT]
-        }
-        if isinstance(vulns, dict)
-        else {},
+            str(_text(k, 40)): _count(v) for k, v in _first(raw.get("vulnerabilities_by_severity"), dict)
+        },
         "vulnerabilities_unknown": _text(raw.get("vulnerabilities_unknown")),
-        "failing_probes": [str(_text(p, 200)) for p in probes[:_LIST_LIMIT]]
-        if isinstance(probes, list)
-        else [],
+        "failing_probes": [str(_text(p, 200)) for p in _first(raw.get("failing_probes"), list)],
         "error": _text(raw.get("error")),
         "gate": {
             "passed": bool(gate.get("passed")),
-            "reasons": [str(_text(r)) for r in reasons[:_LIST_LIMIT]] if isinstance(reasons, list) else [],
+            "reasons": [str(_text(r)) for r in _first(gate.get("reasons"), list)],
         }
         if isinstance(gate, dict)
         else None,
     }
 
 
-def _model_column() -> Any:
-    return XComModel.value["model"].as_string()
+_model = XComModel.value["model"].as_string()
+_TI_KEY = ("dag_id", "run_id", "task_id", "map_index")  # a task instance's columns, in both tables
 
 
 def _base_query(readable: Collection[str]) -> Select:
     return (
-        select(
-            XComModel.dag_id,
-            XComModel.run_id,
-            XComModel.task_id,
-            XComModel.map_index,
-            XComModel.timestamp,
-            XComModel.value,
-            TaskInstance.try_number,
-        )
-        .outerjoin(
-            TaskInstance,
-            and_(
-                TaskInstance.dag_id == XComModel.dag_id,
-                TaskInstance.run_id == XComModel.run_id,
-                TaskInstance.task_id == XComModel.task_id,
-                TaskInstance.map_index == XComModel.map_index,
-            ),
-        )
+        select(*(getattr(XComModel, c) for c in (*_TI_KEY, "timestamp", "value")), TaskInstance.try_number)
+        .outerjoin(TaskInstance, and_(*(getattr(TaskInstance, c) == getattr(XComModel, c) for c in _TI_KEY)))
         .where(XComModel.key == SUMMARY_KEY, XComModel.dag_id.in_(sorted(readable)))
     )
 
@@ -211,7 +182,7 @@ def history(
     if dag_id:
         query = query.where(XComModel.dag_id == dag_id)
     if model:
-        query = query.where(_model_column() == model)
+        query = query.where(_model == model)
     limit = max(1, min(int(limit), MAX_LIMIT))
     query = query.order_by(XComModel.timestamp.desc()).limit(limit).offset(max(0, int(offset)))
     return _runs(session, query)
@@ -225,9 +196,8 @@ def facets(session: Session, readable: Collection[str]) -> tuple[list[str], list
     dags = session.scalars(
         select(XComModel.dag_id).where(*where).distinct().order_by(XComModel.dag_id).limit(MAX_FACETS)
     ).all()
-    model = _model_column()
     models = session.scalars(
-        select(model).where(*where, model.is_not(None)).distinct().order_by(model).limit(MAX_FACETS)
+        select(_model).where(*where, _model.is_not(None)).distinct().order_by(_model).limit(MAX_FACETS)
     ).all()
     return [str(d) for d in dags], [m for m in (_text(m, 250) for m in models) if m]
 
@@ -248,7 +218,7 @@ def task_report(
         .where(
             XComModel.task_id == task_id,
             XComModel.timestamp <= current.when,
-            _model_column() == current.summary["model"],
+            _model == current.summary["model"],
         )
         .order_by(XComModel.timestamp.desc())
         .limit(TREND_POINTS)
