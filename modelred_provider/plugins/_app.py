@@ -52,16 +52,8 @@ def _airflow_base(request: Request) -> str:
     return root[: -len(URL_PREFIX)] if root.endswith(URL_PREFIX) else ""
 
 
-def _map_index(raw: str | None) -> int:
-    # The UI substitutes {MAP_INDEX} only for mapped tasks; anything else is the unmapped -1.
-    try:
-        return int(raw) if raw is not None else -1
-    except ValueError:
-        return -1
-
-
-def _html(content: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(content, status_code=status_code, headers=_HEADERS)
+def _html(content: str) -> HTMLResponse:
+    return HTMLResponse(content, headers=_HEADERS)
 
 
 def _json(content: Any) -> JSONResponse:
@@ -99,42 +91,43 @@ def history_json(history: _HistoryDep) -> JSONResponse:
     return _json({"limit": query["limit"], "offset": query["offset"], "runs": [r.as_json() for r in runs]})
 
 
+# (dag_id, run_id, task_id, map_index), its summary (None: none, or a DAG the user may not read), its trend
+_TaskReport = tuple[tuple[str, str, str, int], _store.Run | None, list[_store.Run]]
+
+
 def _task_report(
-    session: Any, readable: set[str], dag_id: str, run_id: str, task_id: str, map_index: int
-) -> tuple[_store.Run | None, list[_store.Run]]:
-    """Return a task instance's summary and its trend, or (None, []) for a DAG the user may not read."""
-    if dag_id not in readable:
-        return None, []
-    return _store.task_report(session, dag_id, run_id, task_id, map_index)
-
-
-@router.get("/ti/{dag_id}/{run_id}/{task_id}", dependencies=_CAN_READ_XCOM, response_class=HTMLResponse)
-def task_page(
-    request: Request,
+    readable: _ReadableDep,
+    session: SessionDep,
     dag_id: str,
     run_id: str,
     task_id: str,
-    readable: _ReadableDep,
-    session: SessionDep,
     map_index: str | None = None,
-) -> HTMLResponse:
-    index = _map_index(map_index)
-    current, trend = _task_report(session, readable, dag_id, run_id, task_id, index)
+) -> _TaskReport:
+    """Return the task instance, its summary and its trend; no summary for a DAG the user may not read."""
+    try:  # the UI substitutes {MAP_INDEX} only for mapped tasks; anything else is the unmapped -1
+        index = int(map_index) if map_index is not None else -1
+    except ValueError:
+        index = -1
+    ti = (dag_id, run_id, task_id, index)
+    if dag_id not in readable:
+        return ti, None, []
+    return ti, *_store.task_report(session, *ti)
+
+
+_TaskDep = Annotated[_TaskReport, Depends(_task_report)]
+
+
+@router.get("/ti/{dag_id}/{run_id}/{task_id}", dependencies=_CAN_READ_XCOM, response_class=HTMLResponse)
+def task_page(request: Request, report: _TaskDep) -> HTMLResponse:
+    ti, current, trend = report
     if current is None:
-        return _html(_render.no_report_page(dag_id, run_id, task_id, index))
+        return _html(_render.no_report_page(*ti))
     return _html(_render.ti_page(current, trend, _airflow_base(request)))
 
 
 @router.get("/api/ti/{dag_id}/{run_id}/{task_id}", dependencies=_CAN_READ_XCOM)
-def task_json(
-    dag_id: str,
-    run_id: str,
-    task_id: str,
-    readable: _ReadableDep,
-    session: SessionDep,
-    map_index: str | None = None,
-) -> JSONResponse:
-    current, trend = _task_report(session, readable, dag_id, run_id, task_id, _map_index(map_index))
+def task_json(report: _TaskDep) -> JSONResponse:
+    _, current, trend = report
     if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No ModelRed summary for this task instance")
     return _json({"current": current.as_json(), "trend": [r.as_json() for r in trend]})

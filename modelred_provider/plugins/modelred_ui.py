@@ -59,18 +59,13 @@ class ModelRedUIPlugin(AirflowPlugin):
     external_views = [
         {
             "name": "ModelRed",
-            "href": f"{_base_path()}{_URL_PREFIX}/",
-            "destination": "nav",
-            "url_route": "modelred",
+            "href": f"{_base_path()}{_URL_PREFIX}{path}",
+            "destination": where,
+            "url_route": route,
             "icon": _ICON,
-        },
-        {
-            "name": "ModelRed",
-            "href": (
-                f"{_base_path()}{_URL_PREFIX}/ti/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}?map_index={{MAP_INDEX}}"
-            ),
-            "destination": "task_instance",
-            "url_route": "modelred-report",
-            "icon": _ICON,
-        },
+        }
+        for path, where, route in (
+            ("/", "nav", "modelred"),
+            ("/ti/{DAG_ID}/{RUN_ID}/{TASK_ID}?map_index={MAP_INDEX}", "task_instance", "modelred-report"),
+        )
     ]
