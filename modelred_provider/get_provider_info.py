@@ -9,6 +9,30 @@ from modelred_provider import __version__
 __all__ = ["get_provider_info"]
 
 
+def _modules(*modules: str) -> list[dict[str, Any]]:
+    return [{"integration-name": "ModelRed", "python-modules": list(modules)}]
+
+
+# The connection form's extras: name -> (label, JSON type, the hook's default), and their help texts.
+# Every one is optional: a null type keeps the form from marking it required.
+_CONN_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "organization_id": ("Organization ID", "string", None),
+    "timeout": ("Request timeout (seconds)", "number", 30),
+    "max_retries": ("Retry limit", "integer", 3),
+    "retry_max_seconds": ("Retry time limit (seconds)", "number", 120),
+    "verify_ssl": ("Verify TLS certificates", "boolean", True),
+    "ca_bundle": ("CA bundle path", "string", None),
+    "dashboard_url": ("Dashboard URL", "string", None),
+}
+_HELP = {
+    "organization_id": "Sent as x-organization-id (resources API): scopes what the key sees.",
+    "max_retries": "Extra attempts after a transient failure (429, 502-504, network).",
+    "retry_max_seconds": "Total time one call may spend retrying before it fails.",
+    "ca_bundle": "A PEM file to verify the server with, for a private CA.",
+    "dashboard_url": "Where assessment links point; defaults to the Base URL.",
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-modelred",
@@ -24,23 +48,14 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["ai", "security"],
             }
         ],
-        "hooks": [{"integration-name": "ModelRed", "python-modules": ["modelred_provider.hooks.modelred"]}],
-        "operators": [
-            {
-                "integration-name": "ModelRed",
-                "python-modules": [
-                    "modelred_provider.operators.assessment",
-                    "modelred_provider.operators.assessment_report",
-                    "modelred_provider.operators.model",
-                ],
-            }
-        ],
-        "sensors": [
-            {"integration-name": "ModelRed", "python-modules": ["modelred_provider.sensors.assessment"]}
-        ],
-        "triggers": [
-            {"integration-name": "ModelRed", "python-modules": ["modelred_provider.triggers.assessment"]}
-        ],
+        "hooks": _modules("modelred_provider.hooks.modelred"),
+        "operators": _modules(
+            "modelred_provider.operators.assessment",
+            "modelred_provider.operators.assessment_report",
+            "modelred_provider.operators.model",
+        ),
+        "sensors": _modules("modelred_provider.sensors.assessment"),
+        "triggers": _modules("modelred_provider.triggers.assessment"),
         "extra-links": ["modelred_provider.links.assessment.ModelRedAssessmentLink"],
         "config": {
             "modelred": {
@@ -67,39 +82,15 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "ModelRed",
                 "connection-type": "modelred",
                 "conn-fields": {
-                    "organization_id": {
-                        "label": "Organization ID",
-                        "description": "Sent as x-organization-id (resources API): scopes what the key sees.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "timeout": {
-                        "label": "Request timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
-                    "max_retries": {
-                        "label": "Retry limit",
-                        "description": "Extra attempts after a transient failure (429, 502-504, network).",
-                        "schema": {"type": ["integer", "null"], "default": 3},
-                    },
-                    "retry_max_seconds": {
-                        "label": "Retry time limit (seconds)",
-                        "description": "Total time one call may spend retrying before it fails.",
-                        "schema": {"type": ["number", "null"], "default": 120},
-                    },
-                    "verify_ssl": {
-                        "label": "Verify TLS certificates",
-                        "schema": {"type": ["boolean", "null"], "default": True},
-                    },
-                    "ca_bundle": {
-                        "label": "CA bundle path",
-                        "description": "A PEM file to verify the server with, for a private CA.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "dashboard_url": {
-                        "label": "Dashboard URL",
-                        "description": "Where assessment links point; defaults to the Base URL.",
-                        "schema": {"type": ["string", "null"]},
-                    },
+                    name: {
+                        "label": label,
+                        **({"description": _HELP[name]} if name in _HELP else {}),
+                        "schema": {
+                            "type": [kind, "null"],
+                            **({} if default is None else {"default": default}),
+                        },
+                    }
+                    for name, (label, kind, default) in _CONN_FIELDS.items()
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
