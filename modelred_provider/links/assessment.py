@@ -17,9 +17,6 @@ __all__ = ["XCOM_ASSESSMENT_ID", "XCOM_ASSESSMENT_URL", "ModelRedAssessmentLink"
 XCOM_ASSESSMENT_ID = "assessment_id"
 XCOM_ASSESSMENT_URL = "assessment_url"
 
-#: Attributes the operator (``_launched_id``) and the sensor (``_watched_id``) set once they pushed the ids.
-_PUSHED_ATTRS = ("_launched_id", "_watched_id")
-
 
 def _may_have_pushed(operator: Any, ti: Any) -> bool:
     """Whether the task can have pushed ``assessment_url``.
@@ -28,17 +25,13 @@ def _may_have_pushed(operator: Any, ti: Any) -> bool:
     after a failure before the launch.
 
     In the worker, Airflow builds the link when the task ends, with the running task instance: the
-    task pushed the ids if it says so, or if this try resumed from a deferral (it defers only after
-    pushing them). Anything else (a plain key, an Airflow that does not say whether it resumed): read.
+    task pushed the ids if it says so (the operator's ``_launched_id``, the sensor's ``_watched_id``), or
+    if this try resumed from a deferral (it defers only after pushing them). Anything else (a plain key,
+    an Airflow that does not say whether it resumed): read.
     """
-    if any(getattr(operator, name, None) for name in _PUSHED_ATTRS):
+    if any(getattr(operator, name, None) for name in ("_launched_id", "_watched_id")):
         return True
-    if not hasattr(ti, "_ti_context_from_server"):
-        return True
-    from_server = ti._ti_context_from_server
-    if from_server is None or not hasattr(from_server, "next_method"):
-        return True
-    return bool(from_server.next_method)
+    return bool(getattr(getattr(ti, "_ti_context_from_server", None), "next_method", True))
 
 
 class ModelRedAssessmentLink(BaseOperatorLink):

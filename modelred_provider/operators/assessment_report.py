@@ -103,10 +103,5 @@ class ModelRedAssessmentReportOperator(BaseOperator):
         written = write_report(
             build_report(assessment, summary), self.report_path, conn_id=self.report_conn_id
         )
-        self.log.info(
-            "Kept the full report of assessment %s: %s and %s",
-            assessment.id,
-            written["json"],
-            written["html"],
-        )
+        self.log.info("Kept the full report of assessment %s: %s and %s", assessment.id, *written.values())
         return written

@@ -25,8 +25,6 @@ __all__ = ["RUN_FACET_NAME", "ModelRedAssessmentRunFacet", "dataset_namespace", 
 
 #: The key of the custom run facet in an event's ``run.facets``.
 RUN_FACET_NAME = "modelred_assessment"
-#: The facet's ``_schemaURL`` (OpenLineage asks custom facets for one).
-_SCHEMA_URL = "https://github.com/modelred/airflow-provider-modelred/blob/main/docs/reference.md#openlineage"
 
 
 @define
@@ -44,8 +42,8 @@ class ModelRedAssessmentRunFacet(RunFacet):
     url: str | None = None
 
     @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA_URL
+    def _get_schema() -> str:  # the facet's ``_schemaURL`` (OpenLineage asks custom facets for one)
+        return "https://github.com/modelred/airflow-provider-modelred/blob/main/docs/reference.md#openlineage"
 
 
 def dataset_namespace(origin: str) -> str:
