@@ -153,11 +153,9 @@ def ti_page(current: Run, trend: Sequence[Run], base: str) -> str:
         f'<tr><td>{_badge(sev)}</td><td class="vuln-count" data-severity="{_e(sev)}">{vulns[sev]}</td></tr>'
         for sev in severity_order(vulns)
     )
-    vuln_html = (
-        f'<table id="vulnerabilities"><tr><th>Severity</th><th>Count</th></tr>{vuln_rows}</table>'
-        if vulns
-        else '<p class="muted">None reported.</p>'
-    )
+    vuln_html = '<p class="muted">None reported.</p>'
+    if vulns:
+        vuln_html = f'<table id="vulnerabilities"><tr><th>Severity</th><th>Count</th></tr>{vuln_rows}</table>'
     if s.get("vulnerabilities_unknown"):
         vuln_html += f'<p class="muted">Not all could be counted: {_e(s["vulnerabilities_unknown"])}</p>'
     probes = s["failing_probes"]
@@ -252,14 +250,13 @@ def history_page(
         else '<p class="muted" id="no-runs">No ModelRed summaries in the DAGs you can read'
         " (for this filter).</p>"
     )
-    paging = []
     query = {k: v for k, v in (("dag_id", dag_id), ("model", model)) if v}
-    if offset > 0:
-        newer = urlencode({**query, "limit": limit, "offset": max(0, offset - limit)})
-        paging.append(f'<a href="?{_e(newer)}">&larr; Newer</a>')
-    if len(runs) >= limit:
-        older = urlencode({**query, "limit": limit, "offset": offset + limit})
-        paging.append(f'<a id="older" href="?{_e(older)}">Older &rarr;</a>')
+
+    def at(start: int) -> str:
+        return _e(urlencode({**query, "limit": limit, "offset": start}))
+
+    paging = [f'<a href="?{at(max(0, offset - limit))}">&larr; Newer</a>'] if offset > 0 else []
+    paging += [f'<a id="older" href="?{at(offset + limit)}">Older &rarr;</a>'] if len(runs) >= limit else []
     body = f"""
 <h1>ModelRed</h1>
 <div class="muted">Every model assessed through Airflow, from the summaries ModelRed tasks pushed to XCom

@@ -98,10 +98,7 @@ def _first(value: Any, kind: type) -> list[Any]:
 
 def _link(value: Any) -> str | None:
     """Return the assessment's page: http(s) only, without credentials, query or fragment."""
-    text = _text(value)
-    if not text:
-        return None
-    parts = urlsplit(text)
+    parts = urlsplit(_text(value) or "")  # none, or not text: no scheme
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     host = parts.hostname + (f":{parts.port}" if parts.port else "")
