@@ -29,17 +29,8 @@ if TYPE_CHECKING:
 
     from modelred_provider.api.models import Assessment
 
-__all__ = [
-    "build_report",
-    "html_text",
-    "pass_rate_svg",
-    "render_html",
-    "severity_order",
-    "write_report",
-]
+__all__ = ["build_report", "html_text", "pass_rate_svg", "render_html", "severity_order", "write_report"]
 
-_REPORT_FORMAT = "modelred-report/1"  # the ``format`` field of the JSON document
-_LOCAL_PROTOCOLS = ("file", "local", "")
 # The columns of the page's two probe tables.
 _FAILING_COLUMNS = ("key", "display_name", "category", "severity", "failed_cases", "total_cases", "pass_rate")
 _PROBE_COLUMNS = ("key", "category", "severity", "passed_cases", "failed_cases", "total_cases")
@@ -54,7 +45,7 @@ def build_report(assessment: Assessment, summary: dict[str, Any]) -> dict[str, A
     """
     report = assessment.report
     document = {
-        "format": _REPORT_FORMAT,
+        "format": "modelred-report/1",
         "summary": summary,
         "created_at": assessment.created_at.isoformat() if assessment.created_at else None,
         "completed_at": assessment.completed_at.isoformat() if assessment.completed_at else None,
@@ -234,7 +225,7 @@ def write_report(document: dict[str, Any], report_path: Any, *, conn_id: str | N
                 "report_path is empty: give a folder URL such as s3://bucket/modelred/{{ run_id }}"
             )
         base = ObjectStoragePath(text, conn_id=conn_id) if conn_id else ObjectStoragePath(text)
-    if base.protocol in _LOCAL_PROTOCOLS:
+    if base.protocol in ("file", "local", ""):
         base.mkdir(parents=True, exist_ok=True)  # object stores have no folders to create
     json_path, html_path = base / "report.json", base / "report.html"
     json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
