@@ -8,6 +8,7 @@ nothing else that might sit in an XCom value (and no string shaped like an API k
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -82,8 +83,11 @@ def _text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
-    return number if number == number and abs(number) != float("inf") else None
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range (10**400)
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _count(value: Any) -> int:
@@ -98,10 +102,15 @@ def _first(value: Any, kind: type) -> list[Any]:
 
 def _link(value: Any) -> str | None:
     """Return the assessment's page: http(s) only, without credentials, query or fragment."""
-    parts = urlsplit(_text(value) or "")  # none, or not text: no scheme
+    try:  # none, or not text: no scheme; an unclosed "[" or a port that is no port: not a link
+        parts = urlsplit(_text(value) or "")
+        port = parts.port
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host += f":{port}" if port else ""
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -134,7 +143,7 @@ def clean_summary(raw: Any) -> dict[str, Any] | None:
         "failing_probes": [str(_text(p, 200)) for p in _first(raw.get("failing_probes"), list)],
         "error": _text(raw.get("error")),
         "gate": {
-            "passed": bool(gate.get("passed")),
+            "passed": gate.get("passed") is True,  # "false", 1 or [0] is not a pass
             "reasons": [str(_text(r)) for r in _first(gate.get("reasons"), list)],
         }
         if isinstance(gate, dict)

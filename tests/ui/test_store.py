@@ -89,6 +89,54 @@ def test_clean_summary_keeps_only_shown_fields_and_hides_key_shaped_text() -> No
     assert _store.clean_summary('{"assessment_id": "x", "url": "javascript:alert(1)"}')["url"] is None
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("url", "https://h:99999/x", None),  # a port past 65535
+        ("url", "https://h:abc/x", None),
+        ("url", "http://[::1/x", None),  # an unclosed IPv6 bracket
+        ("url", "https://[::1]:8080/a?q=1", "https://[::1]:8080/a"),
+        pytest.param("score", 10**400, None, id="score-past-float-range"),
+        ("score", float("nan"), None),
+        ("score", 87.5, 87.5),
+        ("gate", {"passed": "false", "reasons": []}, {"passed": False, "reasons": []}),
+        ("gate", {"passed": 1, "reasons": []}, {"passed": False, "reasons": []}),
+        ("gate", {"passed": True, "reasons": []}, {"passed": True, "reasons": []}),
+    ],
+)
+def test_what_a_task_wrote_cannot_break_the_pages_or_pass_a_gate(
+    session: Any, dags: dict, field: str, value: Any, shown: Any
+) -> None:
+    """Any task that writes XCom writes what these pages read: a value that does not parse is not shown,
+    and only a real ``True`` shows a pass, never an exception that takes the page down for every reader."""
+    clean = _store.clean_summary({"assessment_id": "asm_1", field: value})
+    assert clean is not None and clean[field] == shown
+    a, _ = dags
+    run = _store.history(session, {a}, limit=1)[0]
+    hostile = _store.Run(run.dag_id, run.run_id, run.task_id, run.map_index, 1, run.when, clean)
+    assert "asm_1" in _render.ti_page(hostile, [hostile], "")
+    page = _render.history_page(
+        [hostile], dags=[a], models=[], dag_id=None, model=None, limit=10, offset=0, base=""
+    )
+    assert f"1 run in {a}" in page
+
+
+def test_lists_a_task_wrote_are_cut_to_the_first_200() -> None:
+    many = [f"probe_{i}" for i in range(10_000)]
+    rates = {f"cat_{i}": 50.0 for i in range(10_000)}
+    clean = _store.clean_summary(
+        {
+            "assessment_id": "a",
+            "failing_probes": many,
+            "pass_rate_by_category": rates,
+            "gate": {"reasons": many},
+        }
+    )
+    assert clean is not None
+    assert clean["failing_probes"] == many[:200] and clean["gate"]["reasons"] == many[:200]
+    assert list(clean["pass_rate_by_category"]) == list(rates)[:200]
+
+
 def test_pages_escape_what_tasks_wrote(session: Any, dags: dict) -> None:
     a, _ = dags
     run = _store.history(session, {a}, limit=1)[0]
