@@ -16,9 +16,10 @@ import dataclasses
 import importlib
 import sys
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -41,7 +42,7 @@ from modelred_provider.api.models import Assessment, AssessmentStatus, Model, Pr
 from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
 from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.connection import ConnectionSettings, amask_key, settings_from_connection
-from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET
+from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET, is_finite_number
 
 if TYPE_CHECKING:
     from modelred_provider.hooks._transport_async import AsyncTransport
@@ -66,11 +67,8 @@ _MAX_PAGES = 1000
 _PARSE_SLICE = 200
 
 
-def _assessment_spec(
-    assessment_id: str, api_generation: ApiGeneration, *, report: bool = True
-) -> endpoints.RequestSpec:
-    """``GET`` one assessment; ``report=False`` leaves its report unread (a waiting poll needs none)."""
-    spec = endpoints.get_assessment(assessment_id, api_generation)
+def _reported(spec: endpoints.RequestSpec, report: bool) -> endpoints.RequestSpec:
+    """``report=False`` leaves the reports of an answer unread (a waiting poll needs none)."""
     return spec if report else dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
 
 
@@ -223,14 +221,12 @@ class ModelRedHook(BaseHook):
             payload = self._transport.call(spec)
         except ModelRedNotFoundError:
             wanted = str(identifier).strip()
-            for model in self.list_models(search=wanted):
-                if wanted in (model.model_id, model.id):
-                    return model
-            for model in self.list_models():
-                if wanted in (model.model_id, model.id):
-                    return model
+            for search in (wanted, None):  # the listing searched for it, then the whole list
+                for model in self.list_models(search=search):
+                    if wanted in (model.model_id, model.id):
+                        return model
             raise
-        return parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
+        return _model(payload, spec)
 
     def create_model(
         self,
@@ -273,8 +269,7 @@ class ModelRedHook(BaseHook):
                     f"({'; '.join(differences)}): choose another model id, or delete that model first"
                 ) from None
             return existing, False
-        model = parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
-        return model, True
+        return _model(payload, spec), True
 
     def delete_model(self, identifier: str) -> bool:
         """Delete a model by database id or slug (resolved first); False when already gone (404)."""
@@ -404,9 +399,6 @@ class ModelRedHook(BaseHook):
         :meth:`find_launched` then finds what this call created even if this process died before
         learning it. If ``on_intent`` raises, no POST is sent and the error propagates.
         """
-        import uuid
-        from datetime import timedelta
-
         from modelred_provider.hooks._create import LOOKUP_LIMIT, CreateAttempts
 
         spec = endpoints.create_assessment(
@@ -467,10 +459,9 @@ class ModelRedHook(BaseHook):
                 )
             return self._with_url(created)
 
-        def should_retry(error: BaseException) -> bool:
-            return is_safe_to_resend(error) or is_ambiguous(error)
-
-        return self._transport.call_with(spec.operation, attempt, should_retry)
+        return self._transport.call_with(
+            spec.operation, attempt, lambda error: is_safe_to_resend(error) or is_ambiguous(error)
+        )
 
     def _model_refs(self, model: str) -> set[str]:
         """Every name a model may be listed under (slug and database id), best effort."""
@@ -495,8 +486,6 @@ class ModelRedHook(BaseHook):
         mistaken for one that never was. Never guesses: an unreadable intent raises
         ``ModelRedConfigurationError`` and a failed listing its ``ModelRedError``.
         """
-        from datetime import timedelta
-
         from modelred_provider.hooks._create import (
             CLOCK_SKEW,
             LOOKUP_LIMIT,
@@ -541,10 +530,11 @@ class ModelRedHook(BaseHook):
 
         found = look()
         if found is None and settle:
-            cap = self.settings.timeout + CLOCK_SKEW.total_seconds()
-            wait = (in_flight_until + CLOCK_SKEW - datetime.now(UTC)) / timedelta(seconds=1)
+            wait = min(
+                (in_flight_until + CLOCK_SKEW - datetime.now(UTC)) / timedelta(seconds=1),
+                self.settings.timeout + CLOCK_SKEW.total_seconds(),  # at most one request timeout
+            )
             if wait > 0:
-                wait = min(wait, cap)
                 self.log.info(
                     "ModelRed: the earlier launch's last request may still be in flight; "
                     "looking again in %.1f s before launching anew",
@@ -565,7 +555,7 @@ class ModelRedHook(BaseHook):
 
         ``deadline`` (epoch seconds): no request or retry of this call runs past it.
         """
-        spec = _assessment_spec(assessment_id, api_generation)
+        spec = endpoints.get_assessment(assessment_id, api_generation)
         build, _ = self._assessment_from(self._transport.call(spec, deadline=deadline), spec, self.settings)
         return build()
 
@@ -651,7 +641,7 @@ class ModelRedHook(BaseHook):
         ``report=False``: a large answer's report is not read (a waiting trigger needs the status
         only; skipping it keeps the triggerer's loop and memory free of a finished report).
         """
-        spec = _assessment_spec(assessment_id, api_generation, report=report)
+        spec = _reported(endpoints.get_assessment(assessment_id, api_generation), report)
         transport = await self._atransport()
         payload = await transport.call(spec, deadline=deadline)
         build, heavy = self._assessment_from(payload, spec, transport.settings)
@@ -699,18 +689,13 @@ class ModelRedHook(BaseHook):
             raise ModelRedConfigurationError(f"limit must be a positive whole number, got {limit!r}")
         generation = ApiGeneration(api_generation)
         transport = await self._atransport()
-        should_retry = None if retry else _never
         found: dict[str, Assessment] = {}
         for page in range(1, _MAX_PAGES + 1):
             spec = endpoints.list_assessments(
                 generation, page=page, limit=limit, page_size=endpoints.V2_PAGE_SIZE
             )
-            if not report:
-                spec = dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
-            payload = await transport.call(spec, should_retry=should_retry)
-            items = parsing.unwrap_list(payload, "assessments", spec.operation)
             before = len(found)
-            await self._aparse_into(found, items, generation, spec.operation, transport.settings)
+            payload, _ = await self._aread_page(transport, spec, found, report=report, retry=retry)
             if (
                 generation is ApiGeneration.RESOURCES  # the resources API takes only `limit`
                 or len(found) == before  # an empty page, or one repeating earlier items
@@ -721,24 +706,33 @@ class ModelRedHook(BaseHook):
                 break
         return list(found.values())
 
-    async def _aparse_into(
+    async def _aread_page(
         self,
+        transport: AsyncTransport,
+        spec: endpoints.RequestSpec,
         found: dict[str, Assessment],
-        items: list[Any],
-        generation: ApiGeneration,
-        operation: str,
-        settings: ConnectionSettings,
-    ) -> None:
-        """Parse a listed page into ``found`` (the first of an id wins), :data:`_PARSE_SLICE` at a time.
+        *,
+        report: bool,
+        retry: bool,
+        gate: asyncio.Semaphore | None = None,
+    ) -> tuple[Any, int]:
+        """Read one page of listed assessments into ``found`` (the first of an id wins).
 
-        The loop is handed back between slices: a long answer must not hold it in one go.
+        Returns the answer and how many items it listed. Parsed :data:`_PARSE_SLICE` at a time, the
+        loop handed back between slices: a long answer must not hold it in one go. ``gate`` bounds
+        the requests in flight (not the parsing).
         """
+        spec = _reported(spec, report)
+        async with gate or contextlib.nullcontext():
+            payload = await transport.call(spec, should_retry=None if retry else _never)
+        items = parsing.unwrap_list(payload, "assessments", spec.operation)
         for start in range(0, len(items), _PARSE_SLICE):
             if start:
                 await asyncio.sleep(0)
             for item in items[start : start + _PARSE_SLICE]:
-                parsed = parsing.parse_assessment(item, generation, operation)
-                found.setdefault(parsed.id, self._with_url(parsed, settings))
+                parsed = parsing.parse_assessment(item, spec.api_generation, spec.operation)
+                found.setdefault(parsed.id, self._with_url(parsed, transport.settings))
+        return payload, len(items)
 
     async def alist_unfinished_assessments(
         self, *, report: bool = False, retry: bool = False, concurrency: int = 4
@@ -752,23 +746,18 @@ class ModelRedHook(BaseHook):
 
         ``report``/``retry`` as in :meth:`alist_assessments`; parsed in slices of :data:`_PARSE_SLICE`.
         """
-        generation = ApiGeneration.V2
         transport = await self._atransport()
-        should_retry = None if retry else _never
         gate = asyncio.Semaphore(max(1, int(concurrency)))
         found: dict[str, Assessment] = {}
 
         async def page(status: AssessmentStatus, number: int) -> int:
             spec = endpoints.list_assessments(
-                generation, page=number, status=status, page_size=endpoints.V2_PAGE_SIZE
+                ApiGeneration.V2, page=number, status=status, page_size=endpoints.V2_PAGE_SIZE
             )
-            if not report:
-                spec = dataclasses.replace(spec, skip_fields=frozenset(_REPORT_FIELDS))
-            async with gate:
-                payload = await transport.call(spec, should_retry=should_retry)
-            items = parsing.unwrap_list(payload, "assessments", spec.operation)
-            await self._aparse_into(found, items, generation, spec.operation, transport.settings)
-            return min(parsing.total_pages(payload), _MAX_PAGES) if items else 1
+            payload, listed = await self._aread_page(
+                transport, spec, found, report=report, retry=retry, gate=gate
+            )
+            return min(parsing.total_pages(payload), _MAX_PAGES) if listed else 1
 
         unfinished = (AssessmentStatus.QUEUED, AssessmentStatus.RUNNING)
         totals = await asyncio.gather(*(page(status, 1) for status in unfinished))
@@ -797,7 +786,9 @@ class ModelRedHook(BaseHook):
         """
         from modelred_provider.api.redact import scrub_any
 
-        spec = dataclasses.replace(_assessment_spec(assessment_id, api_generation), max_bytes=max_bytes)
+        spec = dataclasses.replace(
+            endpoints.get_assessment(assessment_id, api_generation), max_bytes=max_bytes
+        )
         transport = await self._atransport()
         try:
             payload = await transport.call(spec, should_retry=None if retry else _never, deadline=deadline)
@@ -848,9 +839,7 @@ class ModelRedHook(BaseHook):
         from modelred_provider.waiting.policy import PollPolicy
 
         for name, value in (("poll_interval", poll_interval), ("timeout", timeout)):
-            if value is not None and not (
-                isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")
-            ):
+            if value is not None and not (is_finite_number(value) and value > 0):
                 raise ModelRedConfigurationError(f"{name} must be positive and finite, got {value!r}")
         ends = [t for t in (deadline, None if timeout is None else time.time() + timeout) if t is not None]
         try:
@@ -928,21 +917,20 @@ class ModelRedHook(BaseHook):
         quick = dataclasses.replace(settings, retry=RetryPolicy(max_retries=0))
         spec = endpoints.list_models(1, page_size=1)
         try:
-            transport = SyncTransport(quick, self.log)
-        except Exception as err:  # never raise from a connection test
-            return False, f"ModelRed connection test failed: {type(err).__name__}"
-        try:
-            payload = transport.call(spec)
+            with contextlib.closing(SyncTransport(quick, self.log)) as transport:
+                payload = transport.call(spec)
             parsing.unwrap_list(payload, "models", spec.operation)
         except ModelRedError as err:
             return False, _diagnose(err, settings.origin)
-        except Exception as err:
+        except Exception as err:  # never raise from a connection test
             return False, f"ModelRed connection test failed: {type(err).__name__}"
-        finally:
-            transport.close()
         total = payload.get("total")
         seen = f"; {total} model(s) visible" if isinstance(total, int) and not isinstance(total, bool) else ""
         return True, f"Connected to ModelRed at {settings.origin}: the API key is valid{seen}."
+
+
+def _model(payload: Any, spec: endpoints.RequestSpec) -> Model:
+    return parsing.parse_model(parsing.unwrap_object(payload, "a model", spec.operation), spec.operation)
 
 
 def _registration_differences(existing: Model, body: dict[str, Any]) -> list[str]:
@@ -950,16 +938,13 @@ def _registration_differences(existing: Model, body: dict[str, Any]) -> list[str
 
     Only the provider, the display name and the config's model name are compared and named.
     """
-    differences = []
-    if existing.provider != body.get("provider"):
-        differences.append(f"provider {existing.provider!r}, not {body.get('provider')!r}")
-    if existing.display_name != body.get("displayName"):
-        differences.append(f"display name {existing.display_name!r}, not {body.get('displayName')!r}")
     config = body.get("providerConfig") or {}
-    wanted = config.get("model") or config.get("modelName")
-    if isinstance(wanted, str) and existing.model_name != wanted:
-        differences.append(f"model name {existing.model_name!r}, not {wanted!r}")
-    return differences
+    named = config.get("model") or config.get("modelName")
+    compared = [
+        ("provider", existing.provider, body.get("provider")),
+        ("display name", existing.display_name, body.get("displayName")),
+    ] + ([("model name", existing.model_name, named)] if isinstance(named, str) else [])
+    return [f"{what} {have!r}, not {wanted!r}" for what, have, wanted in compared if have != wanted]
 
 
 def _diagnose(err: ModelRedError, origin: str) -> str:
