@@ -111,12 +111,7 @@ def normalize_origin(host: str | None, port: int | None = None, *, what: str = "
     return f"{scheme}://{netloc}{path}"
 
 
-def _origin_of(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
-
-
+_PORTS = {"http": 80, "https": 443}  # the default port of each scheme
 # What a Location we follow may hold: visible ASCII without backslash (WHATWG parsers read "\\" as
 # "/", RFC 3986 parsers do not: the classic way to make two parsers see two hosts).
 _LOCATION_CHARS = re.compile(r"[!#-\[\]-~]+")
@@ -140,12 +135,10 @@ def redirect_target(current_url: str, location: str | None, operation: str) -> s
         f"({_shown(location)}); the API key is not sent there. If the service moved, set the "
         "connection's Base URL to its new address."
     )
-    if not _LOCATION_CHARS.fullmatch(location):
+    if not _LOCATION_CHARS.fullmatch(location) or location.startswith("//"):
         raise refused
     current = urlsplit(current_url)
     origin = f"{current.scheme}://{current.netloc}"
-    if location.startswith("//"):
-        raise refused
     if location.startswith("/"):
         rest = location
     else:
@@ -159,22 +152,16 @@ def redirect_target(current_url: str, location: str | None, operation: str) -> s
                 raise refused
         else:
             scheme, host, port = absolute.group(1).lower(), absolute.group(2).lower(), absolute.group(3)
-            default = {"http": 80, "https": 443}[scheme]
-            wanted = _origin_of(current_url)
-            if (scheme, host.strip("[]"), int(port) if port else default) != (
-                wanted[0],
-                wanted[1].strip("[]"),
-                wanted[2],
-            ):
+            # urlsplit has lowercased the scheme and the host, and taken the brackets off an IPv6 one
+            wanted = (current.scheme, current.hostname or "", current.port or _PORTS.get(current.scheme))
+            if (scheme, host.strip("[]"), int(port) if port else _PORTS[scheme]) != wanted:
                 raise ModelRedConfigurationError(
                     f"ModelRed {operation}: the server redirected to another origin "
                     f"({scheme}://{host}{':' + port if port else ''}); the API key is not sent there. "
                     "If that is the real service, set the connection's Base URL to it."
                 )
             rest = location[absolute.end() :] or "/"
-    if "#" in rest:
-        rest = rest.split("#", 1)[0]
-    return origin + rest
+    return origin + rest.split("#", 1)[0]
 
 
 def _shown(text: str, limit: int = 80) -> str:
@@ -222,15 +209,8 @@ def check_api_key(raw: Any) -> str:
 _KEY_CHARS = re.compile(r"[!-~]+")
 
 
-def _mask_key(key: str) -> None:
-    """Register the key with Airflow's secrets masker (task logs, rendered fields, XComs)."""
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(key)
-
-
 async def amask_key(key: str) -> None:
-    """:func:`_mask_key` for the event loop: the sync one may block on the supervisor channel there."""
+    """``mask_secret`` for the event loop: the sync one may block on the supervisor channel there."""
     from airflow.sdk.log import amask_secret
 
     await amask_secret(key)
@@ -244,16 +224,16 @@ def _number(
     integer: bool = False,
     minimum: float = 0,
     maximum: float | None = None,
+    above_zero: str | None = None,
 ) -> Any:
+    """Read a finite number within bounds; ``above_zero`` (its unit, or "") also refuses 0."""
     value = extras.get(name)
     if value is None or value == "":
         return default
-    number: float | None = None
-    if not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = None
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
     if number is None or not math.isfinite(number) or (integer and not number.is_integer()):
         kind = "a whole number" if integer else "a number"
         raise ModelRedConfigurationError(
@@ -267,6 +247,10 @@ def _number(
         raise ModelRedConfigurationError(
             f"connection extra {name!r} must be at most {maximum:g}, got {value!r}"
         )
+    if above_zero is not None and number <= 0:
+        raise ModelRedConfigurationError(
+            f"connection extra {name!r} must be more than 0{above_zero}, got {number!r}"
+        )
     return int(number) if integer else number
 
 
@@ -278,21 +262,16 @@ def _flag(extras: Mapping[str, Any], name: str, default: bool) -> bool:
     value = extras.get(name)
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        return value
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    if isinstance(value, int) and value in (0, 1):
+    if isinstance(value, int) and value in (0, 1):  # True and False too (bool is an int)
         return bool(value)
     raise ModelRedConfigurationError(f"connection extra {name!r} must be true or false, got {value!r}")
 
 
 def _optional_text(extras: Mapping[str, Any], name: str) -> str | None:
     value = extras.get(name)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+    return None if value is None else (str(value).strip() or None)
 
 
 @dataclass(frozen=True)
@@ -356,13 +335,9 @@ CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
 
 def resolve_ca_bundle(extra: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
     """Return the CA bundle file both transports use, or None for certifi's; a missing file is an error."""
-    source, path = ("connection extra 'ca_bundle'", extra) if extra else (None, None)
-    if path is None:
-        for name in CA_ENV_VARS:
-            value = (environ.get(name) or "").strip()
-            if value:
-                source, path = f"environment variable {name}", value
-                break
+    named = [("connection extra 'ca_bundle'", extra)]
+    named += [(f"environment variable {name}", (environ.get(name) or "").strip()) for name in CA_ENV_VARS]
+    source, path = next(((what, name) for what, name in named if name), (None, None))
     if path is None:
         return None
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
@@ -410,8 +385,10 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
     """Validate a ``Connection`` into :class:`ConnectionSettings`; mask the key (unless ``mask=False``)."""
     raw_key = getattr(conn, "password", None)
     if isinstance(raw_key, str) and raw_key.strip():
-        if mask:
-            _mask_key(raw_key.strip())
+        if mask:  # Airflow's secrets masker: task logs, rendered fields, XComs
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(raw_key.strip())
         register_secret(raw_key.strip())
     key = check_api_key(raw_key)
     extras = _extras(conn)
@@ -428,16 +405,10 @@ def settings_from_connection(conn: Any, *, mask: bool = True) -> ConnectionSetti
         max_wait=_number(extras, "retry_max_wait", 30.0, maximum=_MAX_WAIT_SECONDS),
         max_total=_number(extras, "retry_max_seconds", 120.0, maximum=_MAX_CALL_SECONDS),
     )
-    timeout = _number(extras, "timeout", 30.0, maximum=_MAX_CALL_SECONDS)
-    if timeout <= 0:
-        raise ModelRedConfigurationError(
-            f"connection extra 'timeout' must be more than 0 seconds, got {timeout!r}"
-        )
-    max_mb = _number(extras, "max_response_mb", DEFAULT_MAX_RESPONSE_BYTES / 1048576, maximum=1024)
-    if max_mb <= 0:
-        raise ModelRedConfigurationError(
-            f"connection extra 'max_response_mb' must be more than 0, got {max_mb!r}"
-        )
+    timeout = _number(extras, "timeout", 30.0, maximum=_MAX_CALL_SECONDS, above_zero=" seconds")
+    max_mb = _number(
+        extras, "max_response_mb", DEFAULT_MAX_RESPONSE_BYTES / 1048576, maximum=1024, above_zero=""
+    )
     poll_max_wait = _number(
         extras, "poll_max_wait", DEFAULT_POLL_MAX_WAIT, minimum=1, maximum=_MAX_WAIT_SECONDS
     )
