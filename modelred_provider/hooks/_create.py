@@ -66,10 +66,7 @@ class CreateAttempts:
             return False
         if assessment.created_at is None:
             return self.known_ids is not None
-        created = assessment.created_at
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=self.started_at.tzinfo)
-        if created < self.started_at - CLOCK_SKEW:
+        if not self._after_start(assessment.created_at):
             return False
         if assessment.model_id is not None and assessment.model_id not in self.model_refs:
             return False
@@ -77,10 +74,13 @@ class CreateAttempts:
         return not listed or frozenset(listed) == self.requested
 
     def find(self, recent: Iterable[Assessment]) -> Assessment | None:
-        for assessment in recent:  # newest first
-            if self.matches(assessment):
-                return assessment
-        return None
+        return next((assessment for assessment in recent if self.matches(assessment)), None)  # newest first
+
+    def _after_start(self, created: datetime) -> bool:
+        """Whether ``created`` (naive: our clock's zone) is after this call started, less the clock skew."""
+        return (
+            created.replace(tzinfo=created.tzinfo or self.started_at.tzinfo) >= self.started_at - CLOCK_SKEW
+        )
 
     # --- the launch intent: this state as a plain JSON dict, for a later try ---------------------
 
@@ -91,7 +91,7 @@ class CreateAttempts:
         or given up on (sent_at + the request timeout), after which the server no longer processes it.
         """
         body = self.spec.json or {}
-        intent: dict[str, Any] = {
+        return {
             "version": INTENT_VERSION,
             "token": token,
             "model": str(body.get("model", "")),
@@ -101,9 +101,8 @@ class CreateAttempts:
             "sent_at": sent_at.isoformat(),
             "in_flight_until": in_flight_until.isoformat(),
             "known_ids": None if self.known_ids is None else sorted(self.known_ids),
+            "probe_pack_ids" if self.by_packs else "test_types": sorted(self.requested),
         }
-        intent["probe_pack_ids" if self.by_packs else "test_types"] = sorted(self.requested)
-        return intent
 
     @classmethod
     def from_intent(cls, intent: dict[str, Any]) -> CreateAttempts:
@@ -135,11 +134,7 @@ class CreateAttempts:
         if len(listed) < asked:
             return True  # the whole history was listed
         oldest = listed[-1].created_at
-        if oldest is None:
-            return True  # cannot tell; do not page on for ever
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=self.started_at.tzinfo)
-        return oldest < self.started_at - CLOCK_SKEW
+        return oldest is None or not self._after_start(oldest)  # None: cannot tell; do not page on for ever
 
 
 def parse_time(value: Any) -> datetime:
