@@ -432,9 +432,8 @@ class ModelRedHook(BaseHook):
                     len(recent),
                 )
             if on_intent is not None:
-                sent_at = datetime.now(UTC)
-                answer_by = sent_at + timedelta(seconds=self.settings.timeout)
-                on_intent(state.intent(token, sent_at, answer_by))
+                sent_at = datetime.now(UTC)  # answered or given up on within one request timeout
+                on_intent(state.intent(token, sent_at, sent_at + timedelta(seconds=self.settings.timeout)))
             try:
                 payload = self._transport.send_once(spec)
                 obj = parsing.unwrap_object(payload, "an assessment", spec.operation)
@@ -807,8 +806,7 @@ class ModelRedHook(BaseHook):
         self, obj: dict[str, Any], api_generation: ApiGeneration = ApiGeneration.RESOURCES
     ) -> Assessment:
         """Read an object :meth:`aget_assessment_within` returned, as :meth:`get_assessment` does."""
-        generation = ApiGeneration(api_generation)
-        parsed = parsing.parse_assessment(obj, generation, "get assessment")
+        parsed = parsing.parse_assessment(obj, ApiGeneration(api_generation), "get assessment")
         return self._with_url(parsed, self.settings)
 
     def wait_for_assessment(
