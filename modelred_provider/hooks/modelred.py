@@ -182,8 +182,7 @@ class ModelRedHook(BaseHook):
             await transport.aclose()
 
     async def __aenter__(self) -> ModelRedHook:
-        transport = await self._atransport()
-        transport.session  # noqa: B018 - take the shared session now, for the hook's whole life
+        (await self._atransport()).session  # noqa: B018 - take the shared session now, for the hook's life
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -305,8 +304,7 @@ class ModelRedHook(BaseHook):
         spec = endpoints.list_probes(category, severity, tier)
         payload = self._transport.call(spec)
         index = parsing.parse_probe_index(payload, spec.operation)
-        pages = parsing.total_pages(payload)
-        for page in range(2, min(pages, _MAX_PAGES) + 1):
+        for page in range(2, min(parsing.total_pages(payload), _MAX_PAGES) + 1):
             spec = endpoints.list_probes(category, severity, tier, page=page)
             more = parsing.parse_probe_index(self._transport.call(spec), spec.operation)
             known = {probe.key for probe in index.probes}
