@@ -355,11 +355,9 @@ def resolve_proxy(origin: str) -> str | None:
     reads them); ``NO_PROXY`` bypasses; a loopback origin (the emulator) is never proxied.
     """
     parts = urlsplit(origin)
-    if is_loopback(parts.hostname):
-        return None
     proxies = urllib.request.getproxies_environment()
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
-    if bypass(parts.netloc, proxies):
+    if is_loopback(parts.hostname) or bypass(parts.netloc, proxies):
         return None
     proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
     if not proxy:

@@ -577,8 +577,7 @@ class ModelRedHook(BaseHook):
             single_page=generation is ApiGeneration.RESOURCES,  # the resources API takes only `limit`
             enough=limit,
         )
-        found = [self._with_url(a) for a in listed if wanted is None or a.status is wanted]
-        return found[:limit] if limit is not None else found
+        return [self._with_url(a) for a in listed if wanted is None or a.status is wanted][:limit]
 
     def cancel_assessment(
         self, assessment_id: str, api_generation: ApiGeneration = ApiGeneration.RESOURCES
@@ -861,10 +860,9 @@ class ModelRedHook(BaseHook):
                 last_status=policy.last_status,
             )
         if reason is TerminationReason.ERROR or policy.last is None:
-            error = policy.last_error
-            if isinstance(error, BaseException):
-                raise error
-            raise ModelRedError(str(event.get("message")), operation="wait for assessment")
+            raise policy.last_error or ModelRedError(
+                str(event.get("message")), operation="wait for assessment"
+            )
         return policy.last
 
     def wait_until_done(
