@@ -41,6 +41,7 @@ from modelred_provider.api.errors import (
 from modelred_provider.api.models import Assessment, AssessmentStatus, Model, ProbeIndex, ProbePack
 from modelred_provider.api.retry import RetryPolicy, is_ambiguous, is_safe_to_resend
 from modelred_provider.api.vocabulary import ApiGeneration
+from modelred_provider.hooks._create import CLOCK_SKEW, LOOKUP_LIMIT, LOOKUP_MAX, CreateAttempts, parse_time
 from modelred_provider.hooks.connection import ConnectionSettings, amask_key, settings_from_connection
 from modelred_provider.waiting.parameters import DEFAULT_RETRY_BUDGET, is_finite_number
 
@@ -397,8 +398,6 @@ class ModelRedHook(BaseHook):
         :meth:`find_launched` then finds what this call created even if this process died before
         learning it. If ``on_intent`` raises, no POST is sent and the error propagates.
         """
-        from modelred_provider.hooks._create import LOOKUP_LIMIT, CreateAttempts
-
         spec = endpoints.create_assessment(
             model, test_types=test_types, probe_pack_ids=probe_pack_ids, priority=priority
         )
@@ -483,14 +482,6 @@ class ModelRedHook(BaseHook):
         mistaken for one that never was. Never guesses: an unreadable intent raises
         ``ModelRedConfigurationError`` and a failed listing its ``ModelRedError``.
         """
-        from modelred_provider.hooks._create import (
-            CLOCK_SKEW,
-            LOOKUP_LIMIT,
-            LOOKUP_MAX,
-            CreateAttempts,
-            parse_time,
-        )
-
         try:
             state = CreateAttempts.from_intent(intent)
             in_flight_until = parse_time(intent.get("in_flight_until") or intent["started_at"])
