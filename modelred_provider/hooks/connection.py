@@ -232,7 +232,7 @@ def _number(
         return default
     try:
         number = None if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float's range
         number = None
     if number is None or not math.isfinite(number) or (integer and not number.is_integer()):
         kind = "a whole number" if integer else "a number"

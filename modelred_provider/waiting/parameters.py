@@ -37,8 +37,11 @@ DEFAULT_ASSESSMENT_TIMEOUT = 6 * 60 * 60.0
 
 
 def is_finite_number(value: Any) -> bool:
-    """Tell a real, finite number: not a bool, not NaN, not infinite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """Tell a real, finite number: not a bool, not NaN, not infinite, not an int past float's range."""
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # math.isfinite(10**400)
+        return False
 
 
 @overload

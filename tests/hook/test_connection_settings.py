@@ -66,6 +66,24 @@ def test_json_form_keeps_types(emu: ModelRedEmulator, monkeypatch: pytest.Monkey
     assert hook.list_models()
 
 
+@pytest.mark.parametrize("extra", ["timeout", "max_retries", "retry_backoff", "max_response_mb"])
+def test_a_json_number_past_floats_range_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    conn = {
+        "conn_type": "modelred",
+        "host": "https://app.modelred.ai",
+        "password": KEY,
+        "extra": {extra: 10**400},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_MODELRED_HUGE", json.dumps(conn))
+    hook = ModelRedHook(modelred_conn_id="modelred_huge")
+    with pytest.raises(e.ModelRedConfigurationError, match=f"connection extra '{extra}' must be a"):
+        hook.settings  # noqa: B018
+    ok, message = hook.test_connection()
+    assert not ok and f"connection extra '{extra}' must be a" in message
+
+
 @pytest.mark.parametrize(
     ("query", "needle"),
     [

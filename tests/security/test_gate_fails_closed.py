@@ -201,7 +201,7 @@ def test_min_score_fails_closed(score, needle):
 def test_min_score_fails_closed_on_a_report_built_in_code():
     # The gate does not rely on the parser alone: NaN or a string handed to it directly fails too.
     gate = QualityGate.from_params(min_score=70)
-    for score in (math.nan, math.inf, "95"):
+    for score in (math.nan, math.inf, "95", 10**400):
         assert not gate.evaluate(Report(overall_score=score)).passed
     assert not QualityGate(min_score=math.nan).evaluate(Report(overall_score=99)).passed
 

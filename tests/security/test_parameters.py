@@ -25,7 +25,7 @@ from modelred_provider.waiting.policy import PollPolicy
 from tests.task_context import make_context
 
 KEY = "mr_s3cr3t_kEy_9f8e7d6c"
-BAD_NUMBERS = [math.nan, -math.nan, math.inf, -math.inf, True, False]
+BAD_NUMBERS = [math.nan, -math.nan, math.inf, -math.inf, True, False, 10**400]
 SIX_HOURS = 6 * 60 * 60
 
 
