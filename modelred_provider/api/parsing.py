@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -42,22 +42,29 @@ __all__ = [
     "unwrap_object",
 ]
 
-# Spellings seen in the wild or in sibling APIs, mapped onto the five documented statuses.
-_STATUS_ALIASES = {
+# Every spelling of a status (any case): the five documented ones, then those seen in the wild or in
+# sibling APIs.
+_STATUSES: dict[str, AssessmentStatus] = {
+    **AssessmentStatus.__members__,
     "CANCELED": AssessmentStatus.CANCELLED,
     "PENDING": AssessmentStatus.QUEUED,
     "IN_PROGRESS": AssessmentStatus.RUNNING,
     "PROCESSING": AssessmentStatus.RUNNING,
     "ERROR": AssessmentStatus.FAILED,
 }
+#: How much of a raw status is kept (for the log and the summary): a hostile server's status may be huge.
+_RAW_STATUS_LIMIT = 64
 
 
 # --------------------------------------------------------------------------- the HTTP answer
 
 
-def _snippet(text: str, limit: int = 160) -> str:
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", text)).strip()
+def _clip(text: str, limit: int) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _snippet(text: str) -> str:
+    return _clip(re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", text)).strip(), 160)
 
 
 def read_payload(
@@ -75,20 +82,19 @@ def read_payload(
     :class:`ModelRedResponseError`. A list becomes ``{"data": list}``. An empty 2xx body gives ``{}``.
     """
     decoded_ok, payload = decoded if decoded is not None else run_steps(decode_steps(body))
-    if status >= 400 or status < 200:
-        if not decoded_ok:
-            text = body[:4096].decode("utf-8", "replace")
-            payload = {
-                "error": f"non-JSON answer: {_snippet(text)}" if text.strip() else f"API error {status}"
-            }
-        raise error_from_response(operation, status, payload, headers)
+    failed = not 200 <= status < 400
     if not decoded_ok:
         text = body[:4096].decode("utf-8", "replace")
-        raise ModelRedResponseError(
-            f"the answer is not JSON ({_snippet(text) or 'empty'!r}); is the Base URL the ModelRed origin?",
-            operation=operation,
-            status=status,
-        )
+        if not failed:
+            raise ModelRedResponseError(
+                f"the answer is not JSON ({_snippet(text) or 'empty'!r}); "
+                "is the Base URL the ModelRed origin?",
+                operation=operation,
+                status=status,
+            )
+        payload = {"error": f"non-JSON answer: {_snippet(text)}" if text.strip() else f"API error {status}"}
+    if failed:
+        raise error_from_response(operation, status, payload, headers)
     if isinstance(payload, list):
         return {"data": payload}
     if not isinstance(payload, dict):
@@ -111,18 +117,24 @@ def _pick(obj: Mapping[str, Any], *names: str) -> Any:
 
 def _str(value: Any) -> str | None:
     """Every string the server sends passes here, and so through the one key scrub."""
-    if isinstance(value, bool):
-        return None
     if isinstance(value, str):
         return scrub(value)
-    if isinstance(value, int):
-        return str(value)
-    return None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _lower(value: Any) -> str | None:
     text = _str(value)
     return text.lower() if text is not None else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:  # a JSON integer may be too large for a float (OverflowError): unreadable, not a crash
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -134,25 +146,24 @@ def _int(value: Any, default: int = 0) -> int:
     return int(number) if number is not None else default
 
 
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:  # a JSON integer may be too large for a float (OverflowError): unreadable, not a crash
-        if isinstance(value, int | float | str):
-            number = float(value)
-        else:
-            return None
-    except (ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
+def _maybe_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
 
 
-def _bool(value: Any, default: bool | None) -> bool | None:
+def _progress(value: Any) -> int:
+    return max(0, min(100, _int(value)))
+
+
+def _bool(value: Any, default: bool | None = None) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return default
+
+
+def _active(value: Any) -> bool:
+    return bool(_bool(value, True))
 
 
 def _datetime(value: Any) -> datetime | None:
@@ -164,16 +175,55 @@ def _datetime(value: Any) -> datetime | None:
         return None
 
 
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, list) else ()
+
+
 def _str_tuple(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(text for text in (_str(item) for item in value) if text is not None)
+    return tuple(text for text in map(_str, _tuple(value)) if text is not None)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _priority(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = _lower(value)
+    return text if text in PRIORITIES else "normal"
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m[1].upper(), name)
+
+
+_Table = tuple[tuple[str, Callable[[Any], Any], str], ...]
+
+
+def _table(groups: Mapping[Callable[[Any], Any], str]) -> _Table:
+    """Build the table of a dataclass's plain fields from ``{parser: "field field ..."}`` (snake_case)."""
+    return tuple((name, parse, _camel(name)) for parse, names in groups.items() for name in names.split())
+
+
+def _fields(obj: Mapping[str, Any], table: _Table) -> dict[str, Any]:
+    """Each field of ``table`` from its snake_case spelling, then its camelCase one, through its parser."""
+    get = obj.get  # (the hot path of every list: no _pick call per field)
+    return {name: parse(v if (v := get(name)) is not None else get(camel)) for name, parse, camel in table}
 
 
 def _object(value: Any, what: str, operation: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ModelRedResponseError(
             f"expected {what} as a JSON object, got {type(value).__name__}", operation=operation
+        )
+    return value
+
+
+def _list(value: Any, what: str, operation: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ModelRedResponseError(
+            f"expected a list of {what}, got {type(value).__name__}", operation=operation
         )
     return value
 
@@ -196,19 +246,8 @@ def unwrap_object(payload: Mapping[str, Any], what: str, operation: str) -> dict
 
 
 def unwrap_list(payload: Mapping[str, Any], what: str, operation: str) -> list[dict[str, Any]]:
-    data = payload.get("data")
-    if data is None:
-        data = _pick(payload, *_LIST_KEYS)
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise ModelRedResponseError(
-            f"expected a list of {what}, got {type(data).__name__}", operation=operation
-        )
-    return [_object(item, what, operation) for item in data]
-
-
-_LIST_KEYS = ("items", "results", "models", "assessments", "probes", "packs")
+    data = _pick(payload, "data", "items", "results", "models", "assessments", "probes", "packs")
+    return [] if data is None else [_object(item, what, operation) for item in _list(data, what, operation)]
 
 
 def total_pages(payload: Mapping[str, Any]) -> int:
@@ -222,56 +261,40 @@ def total_pages(payload: Mapping[str, Any]) -> int:
 
 # --------------------------------------------------------------------------- objects
 
+# Each table: parser -> the plain fields of a dataclass it reads (see _table).
+_MODEL = _table(
+    {
+        _str: "model_id model_name display_name description",
+        _lower: "provider",
+        _active: "is_active",
+        _int: "test_count",
+        _datetime: "last_tested created_at updated_at",
+    }
+)
+
 
 def parse_model(obj: Mapping[str, Any], operation: str = "get model") -> Model:
-    return Model(
-        id=_required_id(obj, ("id",), "model", operation),
-        model_id=_str(_pick(obj, "model_id", "modelId")),
-        provider=_lower(obj.get("provider")),
-        model_name=_str(_pick(obj, "model_name", "modelName")),
-        display_name=_str(_pick(obj, "display_name", "displayName")),
-        description=_str(obj.get("description")),
-        is_active=bool(_bool(_pick(obj, "is_active", "isActive"), True)),
-        last_tested=_datetime(_pick(obj, "last_tested", "lastTested")),
-        test_count=_int(_pick(obj, "test_count", "testCount")),
-        created_at=_datetime(_pick(obj, "created_at", "createdAt")),
-        updated_at=_datetime(_pick(obj, "updated_at", "updatedAt")),
-    )
+    return Model(id=_required_id(obj, ("id",), "model", operation), **_fields(obj, _MODEL))
 
 
-def _parse_status(value: Any) -> AssessmentStatus:
+def _parse_status(value: Any) -> dict[str, Any]:
     """Read a status, case-insensitively; an unknown or missing one reads as QUEUED, as the SDK does.
 
-    So the wait goes on, and the deadline ends it. :func:`status_recognised` tells when that was a guess.
+    So the wait goes on, and the deadline ends it. ``status_recognised`` tells when that was a guess;
+    ``status_raw`` keeps what the server sent.
     """
-    text = (_str(value) or "").strip().upper()
-    if text in AssessmentStatus.__members__:
-        return AssessmentStatus[text]
-    return _STATUS_ALIASES.get(text, AssessmentStatus.QUEUED)
+    text = _str(value)
+    spelling = (text or "").strip().upper()
+    return {
+        "status": _STATUSES.get(spelling, AssessmentStatus.QUEUED),
+        "status_raw": None if text is None else _clip(text, _RAW_STATUS_LIMIT),
+        "status_recognised": spelling in _STATUSES,
+    }
 
 
 def status_recognised(value: Any) -> bool:
     """Whether ``value`` is one of the five documented statuses or a known alias (any case)."""
-    text = (_str(value) or "").strip().upper()
-    return text in AssessmentStatus.__members__ or text in _STATUS_ALIASES
-
-
-#: How much of a raw status is kept (for the log and the summary): a hostile server's status may be huge.
-_RAW_STATUS_LIMIT = 64
-
-
-def _raw_status(value: Any) -> str | None:
-    text = _str(value)
-    if text is None:
-        return None
-    return text[:_RAW_STATUS_LIMIT] + ("..." if len(text) > _RAW_STATUS_LIMIT else "")
-
-
-def _priority(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = _lower(value)
-    return text if text in PRIORITIES else "normal"
+    return (_str(value) or "").strip().upper() in _STATUSES
 
 
 def _model_ref(obj: Mapping[str, Any]) -> str | None:
@@ -282,6 +305,16 @@ def _model_ref(obj: Mapping[str, Any]) -> str | None:
     return ref
 
 
+_ASSESSMENT = _table(
+    {
+        _progress: "progress",
+        _priority: "priority",
+        _str_tuple: "test_types probe_pack_ids",
+        _datetime: "created_at completed_at",
+    }
+)
+
+
 def parse_assessment(
     obj: Mapping[str, Any],
     api_generation: ApiGeneration = ApiGeneration.RESOURCES,
@@ -290,20 +323,18 @@ def parse_assessment(
     report = _pick(obj, "report", "detailedReport", "detailed_report")
     return Assessment(
         id=_required_id(obj, ("assessment_id", "id", "assessmentId"), "assessment", operation),
-        status=_parse_status(obj.get("status")),
-        status_raw=_raw_status(obj.get("status")),
-        status_recognised=status_recognised(obj.get("status")),
         model_id=_model_ref(obj),
-        progress=max(0, min(100, _int(obj.get("progress")))),
-        priority=_priority(obj.get("priority")),
-        test_types=_str_tuple(_pick(obj, "test_types", "testTypes")),
-        probe_pack_ids=_str_tuple(_pick(obj, "probe_pack_ids", "probePackIds")),
-        created_at=_datetime(_pick(obj, "created_at", "createdAt")),
-        completed_at=_datetime(_pick(obj, "completed_at", "completedAt")),
         report=_parse_report(report) if isinstance(report, dict) else None,
         error_message=_str(_pick(obj, "error_message", "errorMessage", "error")),
         api_generation=api_generation,
+        **_parse_status(obj.get("status")),
+        **_fields(obj, _ASSESSMENT),
     )
+
+
+_REPORT = _table(
+    {_float: "overall_score", normalize_level: "risk_level", _int: "total_tests passed_tests failed_tests"}
+)
 
 
 def _parse_report(obj: Mapping[str, Any]) -> Report:
@@ -313,20 +344,13 @@ def _parse_report(obj: Mapping[str, Any]) -> Report:
     as the gate and the summary); an unknown spelling is kept, for the gate to refuse. The
     vulnerabilities are read by :func:`_vulnerabilities`, which records when they cannot be counted.
     """
-    probes = obj.get("probes")
     items, counts, unknown = _vulnerabilities(obj)
     return Report(
-        overall_score=_float(_pick(obj, "overall_score", "overallScore")),
-        risk_level=normalize_level(_pick(obj, "risk_level", "riskLevel")),
-        total_tests=_int(_pick(obj, "total_tests", "totalTests")),
-        passed_tests=_int(_pick(obj, "passed_tests", "passedTests")),
-        failed_tests=_int(_pick(obj, "failed_tests", "failedTests")),
-        probes=tuple(_probe_result(p) for p in probes if isinstance(p, dict))
-        if isinstance(probes, list)
-        else (),
+        probes=tuple(_probe_result(p) for p in _tuple(obj.get("probes")) if isinstance(p, dict)),
         vulnerabilities=items,
         severity_counts=counts,
         vulnerabilities_unknown=unknown,
+        **_fields(obj, _REPORT),
     )
 
 
@@ -373,45 +397,36 @@ def _vulnerabilities(obj: Mapping[str, Any]) -> tuple[tuple[Vulnerability, ...],
     null (and no complete set of count fields), of another type, or a count that is not a whole number
     >= 0. Counts from two places are merged by maximum: each is a lower bound.
     """
-    items: list[Vulnerability] = []
     counts: dict[str, int] = {}
     problems: list[str] = []
 
-    def add_count(severity: Any, value: Any, where: str) -> None:
+    def add_count(severity: Any, value: Any, where: str) -> bool:
         n = _count(value)
         key = normalize_level(severity) or "unknown"
         if n is None:
             problems.append(f"{where} is not a count ({_short(value)})")
         elif n:
             counts[key] = max(counts.get(key, 0), n)
+        return n is not None
 
     issues_complete = True
     for severity, names in _ISSUE_FIELDS.items():
         value = _pick(obj, *names)
-        if value is None:
+        if value is None or not add_count(severity, value, repr(names[0])):
             issues_complete = False
-        else:
-            add_count(severity, value, f"{names[0]!r}")
-            issues_complete = issues_complete and _count(value) is not None
 
     value = obj.get("vulnerabilities")
     if isinstance(value, dict) and any(name in value for name in _VULNERABILITY_FIELDS):
         value = [value]  # one vulnerability object on its own
-    if isinstance(value, list):
-        for entry in value:
-            vuln = _vulnerability_entry(entry)
-            if vuln is not None:
-                items.append(vuln)
-    elif isinstance(value, dict):
+    entries: list[Any] = value if isinstance(value, list) else []
+    if isinstance(value, dict):
         for key, entry in value.items():
             if isinstance(entry, dict):  # probe -> {severity, failures}
-                vuln = _vulnerability_entry({"probe": key, **entry})
-                if vuln is not None:
-                    items.append(vuln)
-            elif isinstance(entry, list):  # severity -> [vulnerabilities]
-                add_count(key, len(entry), f"vulnerabilities[{_short(key)}]")
-            else:  # severity -> count
-                add_count(key, entry, f"vulnerabilities[{_short(key)}]")
+                entries.append({"probe": key, **entry})
+            else:  # severity -> [vulnerabilities], or severity -> count
+                add_count(
+                    key, len(entry) if isinstance(entry, list) else entry, f"vulnerabilities[{_short(key)}]"
+                )
     elif value is None:
         if not issues_complete:
             problems.append(
@@ -419,11 +434,12 @@ def _vulnerabilities(obj: Mapping[str, Any]) -> tuple[tuple[Vulnerability, ...],
                 if "vulnerabilities" not in obj
                 else "'vulnerabilities' is null"
             )
-    else:
+    elif not isinstance(value, list):
         problems.append(
             f"'vulnerabilities' is a {type(value).__name__} ({_short(value)}), not a list or an object"
         )
-    return tuple(items), counts, "; ".join(problems) or None
+    items = tuple(vuln for vuln in map(_vulnerability_entry, entries) if vuln is not None)
+    return items, counts, "; ".join(problems) or None
 
 
 def _vulnerability_entry(entry: Any) -> Vulnerability | None:
@@ -432,7 +448,12 @@ def _vulnerability_entry(entry: Any) -> Vulnerability | None:
         occurrences = _pick(entry, *_COUNT_FIELDS)
         if occurrences is not None and _count(occurrences) == 0:
             return None
-        return _vulnerability(entry)
+        return Vulnerability(
+            probe=_str(_pick(entry, "probe", "probe_key", "probeKey", "key")),
+            severity=normalize_level(_pick(entry, "severity", "severity_level", "severityLevel")),
+            description=_str(entry.get("description")),
+            recommendation=_str(entry.get("recommendation")),
+        )
     if isinstance(entry, str):
         level = normalize_level(entry)
         if level in SEVERITIES:
@@ -441,86 +462,68 @@ def _vulnerability_entry(entry: Any) -> Vulnerability | None:
     return Vulnerability()  # null, a number, a list...: a vulnerability we cannot read
 
 
+_PROBE_RESULT = _table(
+    {
+        _str: "display_name",
+        _lower: "category",
+        normalize_level: "severity",
+        _int: "total_cases passed_cases failed_cases",
+        _float: "pass_rate",
+        _tuple: "findings",
+    }
+)
+
+
 def _probe_result(obj: Mapping[str, Any]) -> ProbeResult:
-    findings = obj.get("findings")
-    return ProbeResult(
-        key=_str(_pick(obj, "key", "probe", "probe_key", "probeKey")) or "",
-        display_name=_str(_pick(obj, "display_name", "displayName")),
-        category=_lower(obj.get("category")),
-        severity=normalize_level(obj.get("severity")),
-        total_cases=_int(_pick(obj, "total_cases", "totalCases")),
-        passed_cases=_int(_pick(obj, "passed_cases", "passedCases")),
-        failed_cases=_int(_pick(obj, "failed_cases", "failedCases")),
-        pass_rate=_float(_pick(obj, "pass_rate", "passRate")),
-        findings=tuple(findings) if isinstance(findings, list) else (),
-    )
+    key = _str(_pick(obj, "key", "probe", "probe_key", "probeKey")) or ""
+    return ProbeResult(key=key, **_fields(obj, _PROBE_RESULT))
 
 
-def _vulnerability(obj: Mapping[str, Any]) -> Vulnerability:
-    return Vulnerability(
-        probe=_str(_pick(obj, "probe", "probe_key", "probeKey", "key")),
-        severity=normalize_level(_pick(obj, "severity", "severity_level", "severityLevel")),
-        description=_str(obj.get("description")),
-        recommendation=_str(obj.get("recommendation")),
-    )
+_PROBE = _table(
+    {
+        _str: "display_name description version id",
+        _lower: "category tier severity",
+        _active: "is_active",
+        _float: "estimated_time",
+        _str_tuple: "tags",
+    }
+)
 
 
-def _parse_probe(obj: Mapping[str, Any], operation: str = "list probes") -> Probe:
+def _parse_probe(obj: Mapping[str, Any], operation: str) -> Probe:
     key = _str(_pick(obj, "key", "id"))
     if not key:
         raise ModelRedResponseError("probe without a key", operation=operation)
-    return Probe(
-        key=key,
-        display_name=_str(_pick(obj, "display_name", "displayName")),
-        description=_str(obj.get("description")),
-        category=_lower(obj.get("category")),
-        tier=_lower(obj.get("tier")),
-        severity=_lower(obj.get("severity")),
-        is_active=bool(_bool(_pick(obj, "is_active", "isActive"), True)),
-        version=_str(obj.get("version")),
-        id=_str(obj.get("id")),
-        estimated_time=_float(_pick(obj, "estimated_time", "estimatedTime")),
-        tags=_str_tuple(obj.get("tags")),
-    )
+    return Probe(key=key, **_fields(obj, _PROBE))
+
+
+_PROBE_INDEX = _table({_dict: "probe_categories tier_definitions severity_levels"})
 
 
 def parse_probe_index(payload: Mapping[str, Any], operation: str = "list probes") -> ProbeIndex:
     """Read ``{data: {probes, probe_categories, tier_definitions, severity_levels}, meta: {user_tier}}``."""
     data = _unwrap(payload)
-    if isinstance(data, list):
-        data = {"probes": data}
-    data = _object(data, "the probe catalogue", operation)
-    probes = data.get("probes", [])
-    if not isinstance(probes, list):
-        raise ModelRedResponseError(
-            f"expected a list of probes, got {type(probes).__name__}", operation=operation
-        )
-    meta = _pick(payload, "meta") or data.get("meta")
-    user_tier = _pick(meta, "user_tier", "userTier") if isinstance(meta, dict) else None
-
-    def mapping(*names: str) -> dict[str, Any]:
-        value = _pick(data, *names)
-        return dict(value) if isinstance(value, dict) else {}
-
+    data = _object({"probes": data} if isinstance(data, list) else data, "the probe catalogue", operation)
+    probes = _list(data.get("probes", []), "probes", operation)
+    meta = payload.get("meta") or data.get("meta")
     return ProbeIndex(
         probes=tuple(_parse_probe(_object(p, "a probe", operation), operation) for p in probes),
-        probe_categories=mapping("probe_categories", "probeCategories"),
-        tier_definitions=mapping("tier_definitions", "tierDefinitions"),
-        severity_levels=mapping("severity_levels", "severityLevels"),
-        user_tier=_lower(user_tier),
+        user_tier=_lower(_pick(meta, "user_tier", "userTier")) if isinstance(meta, dict) else None,
+        **_fields(data, _PROBE_INDEX),
     )
+
+
+_PROBE_PACK = _table(
+    {
+        _str: "name",
+        _lower: "category",
+        _bool: "is_public",
+        _maybe_int: "probe_count prompt_count",
+        _datetime: "created_at imported_at",
+    }
+)
 
 
 def parse_probe_pack(obj: Mapping[str, Any], operation: str = "list probe packs") -> ProbePack:
-    probe_count = _pick(obj, "probe_count", "probeCount")
-    prompt_count = _pick(obj, "prompt_count", "promptCount")
-    return ProbePack(
-        id=_required_id(obj, ("id", "pack_id", "packId"), "probe pack", operation),
-        name=_str(obj.get("name")),
-        category=_lower(obj.get("category")),
-        is_public=_bool(_pick(obj, "is_public", "isPublic"), None),
-        probe_count=_int(probe_count) if probe_count is not None else None,
-        prompt_count=_int(prompt_count) if prompt_count is not None else None,
-        created_at=_datetime(_pick(obj, "created_at", "createdAt")),
-        imported_at=_datetime(_pick(obj, "imported_at", "importedAt")),
-    )
+    pack_id = _required_id(obj, ("id", "pack_id", "packId"), "probe pack", operation)
+    return ProbePack(id=pack_id, **_fields(obj, _PROBE_PACK))
