@@ -6,6 +6,7 @@ ever carries the API key: messages are built from the server's answer and our ow
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -57,16 +58,10 @@ class ModelRedError(Exception):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        parts = []
-        if self.operation:
-            parts.append(f"ModelRed {self.operation} failed")
-        if self.status is not None:
-            parts.append(f"HTTP {self.status}")
-        head = ": ".join([", ".join(parts)] if parts else [])
-        text = f"{head}: {self.message}" if head else self.message
-        if self.code:
-            text += f" [code={self.code}]"
-        return text
+        parts = [f"ModelRed {self.operation} failed"] if self.operation else []
+        parts += [f"HTTP {self.status}"] if self.status is not None else []
+        text = f"{', '.join(parts)}: {self.message}" if parts else self.message
+        return f"{text} [code={self.code}]" if self.code else text
 
 
 class ModelRedConfigurationError(ModelRedError):
@@ -171,6 +166,12 @@ class ModelRedServerError(ModelRedAPIError):
 # "maximum"/"quota" catch the contract's "Maximum concurrent assessments reached" (a limit).
 _PLAN_WORDS = ("plan", "limit", "subscription", "tier", "upgrade", "maximum", "quota")
 _WEB_UI_WORDS = ("web ui", "requires web ui", "apikey")
+_ERROR_OF_STATUS: dict[int, type[ModelRedAPIError]] = {
+    401: ModelRedAuthenticationError,
+    403: ModelRedForbiddenError,
+    404: ModelRedNotFoundError,
+    429: ModelRedRateLimitError,
+}
 
 
 def _text(value: Any) -> str | None:
@@ -197,36 +198,20 @@ def error_from_response(
 ) -> ModelRedAPIError:
     """Map an error answer to its typed error, as docs/modelred-api.md maps statuses (1.4 and 2.3)."""
     message, code, details = _server_message(payload, status)
-    kwargs: dict[str, Any] = {"operation": operation, "status": status, "code": code, "details": details}
-    retry_after = parse_retry_after(_header(headers, "Retry-After"))
-    error: ModelRedAPIError
-    if status == 401:
-        error = ModelRedAuthenticationError(message, **kwargs)
-    elif status == 403:
-        lowered = f"{message} {code or ''}".lower()
-        if any(word in lowered for word in _PLAN_WORDS):
-            error = ModelRedForbiddenError(message, **kwargs)
-            error.plan_limit = True
-        elif any(word in lowered for word in _WEB_UI_WORDS):
-            error = ModelRedNotAllowedForApiKeyError(message, **kwargs)
-        else:
-            error = ModelRedForbiddenError(message, **kwargs)
-    elif status == 404:
-        error = ModelRedNotFoundError(message, **kwargs)
-    elif status == 429:
-        error = ModelRedRateLimitError(message, retry_after=retry_after, **kwargs)
-    elif status >= 500:
-        error = ModelRedServerError(message, **kwargs)
-    else:
-        error = ModelRedAPIError(message, **kwargs)
-    error.retry_after = retry_after
+    cls = _ERROR_OF_STATUS.get(status, ModelRedServerError if status >= 500 else ModelRedAPIError)
+    lowered = f"{message} {code or ''}".lower()
+    plan_limit = status == 403 and any(word in lowered for word in _PLAN_WORDS)
+    if status == 403 and not plan_limit and any(word in lowered for word in _WEB_UI_WORDS):
+        cls = ModelRedNotAllowedForApiKeyError
+    error = cls(message, operation=operation, status=status, code=code, details=details)
+    error.retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    if isinstance(error, ModelRedForbiddenError):
+        error.plan_limit = plan_limit
     return error
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    if not headers:
-        return None
-    for key, value in headers.items():
+    for key, value in (headers or {}).items():
         if key.lower() == name.lower():
             return value
     return None
@@ -234,9 +219,7 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date); None if absent or invalid."""
-    if value is None:
-        return None
-    value = value.strip()
+    value = (value or "").strip()
     if not value:
         return None
     try:
@@ -249,6 +232,4 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if when is None or when.tzinfo is None:
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
-        return None
-    return max(0.0, seconds)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
