@@ -95,19 +95,6 @@ def deadline_stop(deadline: float | None) -> Any:
     return stop
 
 
-def _capped_wait(seconds: float, cap: float, log: Any, what: str, *, asked: float | None = None) -> float:
-    """``min(seconds, cap)``, logging when the server asked for longer than the cap allows."""
-    if seconds > cap:
-        log.warning(
-            "ModelRed %s: the server asked to wait %.0f s (Retry-After); waiting at most %g s",
-            what,
-            asked if asked is not None else seconds,
-            cap,
-        )
-        return cap
-    return seconds
-
-
 def is_retryable_read(error: BaseException) -> bool:
     """Tell whether a read may be tried again right away.
 
@@ -130,10 +117,10 @@ def is_safe_to_resend(error: BaseException) -> bool:
 
 def is_ambiguous(error: BaseException) -> bool:
     """Tell whether the server may have processed the request although we got no usable answer."""
-    if is_safe_to_resend(error) or (isinstance(error, ModelRedTransportError) and error.kind == "tls"):
+    if is_safe_to_resend(error):
         return False
     if isinstance(error, ModelRedTransportError):
-        return True
+        return error.kind != "tls"
     if isinstance(error, ModelRedResponseError):  # e.g. a truncated 2xx: it was processed
         return True
     return isinstance(error, ModelRedAPIError) and error.status in (502, 503, 504)
@@ -162,9 +149,14 @@ def tenacity_kwargs(
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return _capped_wait(float(retry_after), policy.max_wait, log, operation)
-        return policy.backoff_wait(state.attempt_number)
+        if retry_after is not None and float(retry_after) > policy.max_wait:
+            log.warning(
+                "ModelRed %s: the server asked to wait %.0f s (Retry-After); waiting at most %g s",
+                operation,
+                float(retry_after),
+                policy.max_wait,
+            )
+        return policy.wait_after(state.attempt_number, error)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
