@@ -60,72 +60,61 @@ class BodyDecoder:
         self._buffer = bytearray()
         self._size = 0
         encoding = (content_encoding or "identity").strip().lower()
-        if encoding in ("", "identity"):
-            self._zlib: Any = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._zlib = None  # zlib-wrapped or raw: decided on the first bytes
-        else:
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
             raise ModelRedResponseError(
                 f"the answer uses Content-Encoding {encoding[:40]!r}, which was not asked for "
                 f"(only {ACCEPT_ENCODING})",
                 operation=operation,
             )
-        self._deflate = encoding == "deflate"
+        gzip = encoding in ("gzip", "x-gzip")
+        self._zlib: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        self._deflate = encoding == "deflate"  # zlib-wrapped or raw: decided on the first bytes
 
     def _keep(self, data: bytes) -> None:
         self._size += len(data)
         if self._size > self.limit:
             self._buffer = bytearray()
-            raise _too_large(
+            raise ModelRedResponseError(
                 f"the answer is larger than {self.limit / 1048576:g} MiB once decoded; refusing to read "
                 "more (raise the connection extra max_response_mb if real answers are this large)",
                 operation=self.operation,
+                too_large=True,
             )
         self._buffer += data
 
-    def _start_deflate(self, first: bytes) -> None:
-        # RFC 9110 deflate is zlib-wrapped; some servers send raw deflate. Tell them apart by the header.
-        wrapped = len(first) >= 2 and (first[0] & 0x0F) == 8 and ((first[0] << 8) | first[1]) % 31 == 0
-        self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
-        self._deflate = False
-
-    def feed(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        if self._deflate:
-            self._start_deflate(chunk)
-        if self._zlib is None:
-            self._keep(chunk)
-            return
-        data = chunk
+    def _inflate(self, data: bytes, final: bool = False) -> None:
+        """Decompress ``data`` (``final``: and all that zlib still holds) into the buffer."""
         try:
-            while data:
+            while True:
                 # Never more than one byte past the cap out of any chunk, however well it compresses,
                 # and at most a step at a time (zlib's output buffer grows by copying).
-                room = min(self.limit - self._size + 1, _INFLATE_STEP)
-                out = self._zlib.decompress(data, room)
+                out = self._zlib.decompress(data, min(self.limit - self._size + 1, _INFLATE_STEP))
                 self._keep(out)
                 data = self._zlib.unconsumed_tail
+                if not data and not (final and out):
+                    break
+            if final:
+                self._keep(self._zlib.flush())
         except zlib.error:
             raise ModelRedResponseError(
                 "the answer's compressed body is corrupt", operation=self.operation
             ) from None
 
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self._deflate:  # RFC 9110 deflate is zlib-wrapped; some servers send it raw: the header tells
+            wrapped = len(chunk) >= 2 and (chunk[0] & 0x0F) == 8 and ((chunk[0] << 8) | chunk[1]) % 31 == 0
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+            self._deflate = False
+        if self._zlib is None:
+            self._keep(chunk)
+        else:
+            self._inflate(chunk)
+
     def finish(self) -> bytes:
         if self._zlib is not None:
-            try:
-                while True:
-                    out = self._zlib.decompress(b"", min(self.limit - self._size + 1, _INFLATE_STEP))
-                    if not out:
-                        break
-                    self._keep(out)
-                self._keep(self._zlib.flush())
-            except zlib.error:
-                raise ModelRedResponseError(
-                    "the answer's compressed body is corrupt", operation=self.operation
-                ) from None
+            self._inflate(b"", final=True)
         body, self._buffer = bytes(self._buffer), bytearray()
         return body
 
@@ -135,10 +124,11 @@ def announced_too_large(headers: Mapping[str, str], limit: int, operation: str) 
     length = _header(headers, "Content-Length")
     encoding = (_header(headers, "Content-Encoding") or "identity").strip().lower()
     if length and length.strip().isdigit() and encoding in ("", "identity") and int(length) > limit:
-        raise _too_large(
+        raise ModelRedResponseError(
             f"the answer announces {int(length)} bytes, more than the {limit / 1048576:g} MiB cap "
             "(connection extra max_response_mb)",
             operation=operation,
+            too_large=True,
         )
 
 
@@ -233,7 +223,3 @@ def run_steps(steps: Generator[None, None, Any]) -> Any:
             next(steps)
         except StopIteration as done:
             return done.value
-
-
-def _too_large(message: str, *, operation: str | None = None) -> ModelRedResponseError:
-    return ModelRedResponseError(message, operation=operation, too_large=True)
