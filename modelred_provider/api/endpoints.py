@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import UnionType
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +45,7 @@ V2_PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class _Endpoint:
-    operation: str  # words used in error messages and logs, e.g. "get assessment"
+    operation: str
     method: str
     paths: dict[ApiGeneration, str]
 
@@ -59,26 +60,22 @@ class _Endpoint:
         return template.format(**{k: quote(v, safe="") for k, v in ids.items()})
 
 
+#: The operation's words in messages and logs are its name, spaced ("get_assessment": "get assessment").
 ENDPOINTS: dict[str, _Endpoint] = {
-    "list_models": _Endpoint("list models", "GET", {_RES: "/api/models", _V2: "/api/models"}),
-    "get_model": _Endpoint("get model", "GET", {_RES: "/api/models/{id}"}),
-    "create_model": _Endpoint("create model", "POST", {_RES: "/api/models"}),
-    "delete_model": _Endpoint("delete model", "DELETE", {_RES: "/api/models/{id}"}),
-    "list_probes": _Endpoint("list probes", "GET", {_RES: "/api/probes"}),
-    "list_probe_packs": _Endpoint("list probe packs", "GET", {_V2: "/api/v2/probes"}),
-    "list_imported_probe_packs": _Endpoint(
-        "list imported probe packs", "GET", {_V2: "/api/v2/probes/imported"}
-    ),
-    "create_assessment": _Endpoint(
-        "create assessment", "POST", {_RES: "/api/assessments", _V2: "/api/v2/assessments"}
-    ),
-    "get_assessment": _Endpoint(
-        "get assessment", "GET", {_RES: "/api/assessments/{id}", _V2: "/api/v2/assessments/{id}"}
-    ),
-    "list_assessments": _Endpoint(
-        "list assessments", "GET", {_RES: "/api/assessments", _V2: "/api/v2/assessments"}
-    ),
-    "cancel_assessment": _Endpoint("cancel assessment", "PATCH", {_V2: "/api/v2/assessments/{id}"}),
+    name: _Endpoint(name.replace("_", " "), method, paths)
+    for name, method, paths in (
+        ("list_models", "GET", {_RES: "/api/models", _V2: "/api/models"}),
+        ("get_model", "GET", {_RES: "/api/models/{id}"}),
+        ("create_model", "POST", {_RES: "/api/models"}),
+        ("delete_model", "DELETE", {_RES: "/api/models/{id}"}),
+        ("list_probes", "GET", {_RES: "/api/probes"}),
+        ("list_probe_packs", "GET", {_V2: "/api/v2/probes"}),
+        ("list_imported_probe_packs", "GET", {_V2: "/api/v2/probes/imported"}),
+        ("create_assessment", "POST", {_RES: "/api/assessments", _V2: "/api/v2/assessments"}),
+        ("get_assessment", "GET", {_RES: "/api/assessments/{id}", _V2: "/api/v2/assessments/{id}"}),
+        ("list_assessments", "GET", {_RES: "/api/assessments", _V2: "/api/v2/assessments"}),
+        ("cancel_assessment", "PATCH", {_V2: "/api/v2/assessments/{id}"}),
+    )
 }
 
 
@@ -115,20 +112,15 @@ def _spec(
     json: Any = None,
     **ids: str,
 ) -> RequestSpec:
-    endpoint = ENDPOINTS[name]
-    clean = {k: str(v) for k, v in (params or {}).items() if v is not None}
+    endpoint, generation = ENDPOINTS[name], ApiGeneration(generation)
+    params = {k: str(v) for k, v in (params or {}).items() if v is not None}
     return RequestSpec(
-        endpoint.operation,
-        endpoint.method,
-        endpoint.path(generation, **ids),
-        ApiGeneration(generation),
-        clean,
-        json,
+        endpoint.operation, endpoint.method, endpoint.path(generation, **ids), generation, params, json
     )
 
 
-def _identifier(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+def _identifier(value: Any, what: str, kinds: type | UnionType = str | int) -> str:
+    if isinstance(value, bool) or not isinstance(value, kinds) or not str(value).strip():
         raise ModelRedConfigurationError(f"{what} must be a non-empty string, got {value!r}")
     return str(value).strip()
 
@@ -173,13 +165,11 @@ def create_model(
     """``POST /api/models`` (resources API only); ``provider_config`` may hold secrets: never log the body."""
     if not isinstance(provider_config, dict):
         raise ModelRedConfigurationError("provider_config must be a dict of the provider's settings")
-    if not isinstance(provider, str) or not provider.strip():
-        raise ModelRedConfigurationError(f"provider must be a non-empty string, got {provider!r}")
-    if not isinstance(display_name, str) or not display_name.strip():
-        raise ModelRedConfigurationError(f"display_name must be a non-empty string, got {display_name!r}")
+    provider = _identifier(provider, "provider", str).lower()
+    _identifier(display_name, "display_name", str)  # checked, sent as given
     body: dict[str, Any] = {
         "modelId": _identifier(model_id, "the model id"),
-        "provider": provider.strip().lower(),
+        "provider": provider,
         "displayName": display_name,
         "providerConfig": provider_config,
     }
@@ -240,18 +230,15 @@ def create_assessment(
         )
     if not isinstance(priority, str) or priority.lower() not in PRIORITIES:
         raise ModelRedConfigurationError(f"priority must be one of {', '.join(PRIORITIES)}, got {priority!r}")
-    chosen = test_types if test_types is not None else probe_pack_ids
-    what = "test_types" if test_types is not None else "probe_pack_ids"
+    v2 = probe_pack_ids is not None
+    chosen, what = (probe_pack_ids, "probe_pack_ids") if v2 else (test_types, "test_types")
     if isinstance(chosen, str) or not isinstance(chosen, Sequence):
         raise ModelRedConfigurationError(f"{what} must be a list of strings, got {type(chosen).__name__}")
     items = [_identifier(item, f"each entry of {what}") for item in chosen]
     if not items:
         raise ModelRedConfigurationError(f"{what} is empty: choose at least one")
-    if test_types is not None:
-        body = {"model": model, "testTypes": items, "priority": priority.lower()}
-        return _spec("create_assessment", _RES, json=body)
-    body = {"model": model, "probePackIds": items, "priority": priority.lower()}
-    return _spec("create_assessment", _V2, json=body)
+    body = {"model": model, "probePackIds" if v2 else "testTypes": items, "priority": priority.lower()}
+    return _spec("create_assessment", _V2 if v2 else _RES, json=body)
 
 
 def get_assessment(assessment_id: str, api_generation: ApiGeneration = _RES) -> RequestSpec:
