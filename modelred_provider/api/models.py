@@ -38,12 +38,7 @@ class AssessmentStatus(str, Enum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in _TERMINAL_STATUSES
-
-
-_TERMINAL_STATUSES = frozenset(
-    {AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED}
-)
+        return self in (AssessmentStatus.COMPLETED, AssessmentStatus.FAILED, AssessmentStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
