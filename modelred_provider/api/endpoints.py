@@ -41,6 +41,7 @@ _PROBE_PAGE_SIZE = 200
 #: The largest v2 page asked (the SDK never asks more than 100); the default of the v2 lists. The
 #: hook's own lists ask ``ModelRedHook.page_size`` (50); the triggers' shared list asks this.
 V2_PAGE_SIZE = 100
+_NEWEST_FIRST = {"sortBy": "createdAt", "sortDir": "desc"}
 
 
 @dataclass(frozen=True)
@@ -138,16 +139,8 @@ def list_models(
 ) -> RequestSpec:
     if status is not None and status not in ("active", "inactive", "both"):
         raise ModelRedConfigurationError(f"status must be 'active', 'inactive' or 'both', got {status!r}")
-    params = {
-        "page": page,
-        "pageSize": min(page_size, _MODEL_PAGE_SIZE),
-        "status": status,
-        "sortBy": "createdAt",
-        "sortDir": "desc",
-        "search": search,
-        "provider": provider,
-    }
-    return _spec("list_models", _RES, params=params)
+    params = {"page": page, "pageSize": min(page_size, _MODEL_PAGE_SIZE), "status": status, **_NEWEST_FIRST}
+    return _spec("list_models", _RES, params={**params, "search": search, "provider": provider})
 
 
 def get_model(identifier: str) -> RequestSpec:
@@ -257,14 +250,7 @@ def list_assessments(
     if ApiGeneration(api_generation) is _RES:
         return _spec("list_assessments", _RES, params={"limit": limit})
     wire_status = "all" if status is None else status_filter(status)
-    params = {
-        "page": page,
-        "pageSize": page_size,
-        "status": wire_status,
-        "provider": "all",
-        "sortBy": "createdAt",
-        "sortDir": "desc",
-    }
+    params = {"page": page, "pageSize": page_size, "status": wire_status, "provider": "all", **_NEWEST_FIRST}
     return _spec("list_assessments", _V2, params=params)
 
 
