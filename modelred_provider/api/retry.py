@@ -138,10 +138,7 @@ def describe(error: BaseException) -> str:
 
 
 def tenacity_kwargs(
-    policy: RetryPolicy,
-    should_retry: Callable[[BaseException], bool],
-    log: Any,
-    operation: str,
+    policy: RetryPolicy, should_retry: Callable[[BaseException], bool], log: Any, operation: str
 ) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: same rules for sync and async."""
     import tenacity
