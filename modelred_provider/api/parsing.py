@@ -155,11 +155,9 @@ def _progress(value: Any) -> int:
 
 
 def _bool(value: Any, default: bool | None = None) -> bool | None:
-    if isinstance(value, bool):
-        return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return default
+        value = value.lower() == "true"
+    return value if isinstance(value, bool) else default
 
 
 def _active(value: Any) -> bool:
@@ -188,10 +186,8 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _priority(value: Any) -> str | None:
-    if value is None:
-        return None
     text = _lower(value)
-    return text if text in PRIORITIES else "normal"
+    return text if value is None or text in PRIORITIES else "normal"
 
 
 def _camel(name: str) -> str:
@@ -340,7 +336,7 @@ _REPORT = _table(
 def _parse_report(obj: Mapping[str, Any]) -> Report:
     """Read the report.
 
-    Severities and the risk level go through :func:`validation.normalize_level` (the same spelling rule
+    Severities and the risk level go through :func:`vocabulary.normalize_level` (the same spelling rule
     as the gate and the summary); an unknown spelling is kept, for the gate to refuse. The
     vulnerabilities are read by :func:`_vulnerabilities`, which records when they cannot be counted.
     """
@@ -424,9 +420,8 @@ def _vulnerabilities(obj: Mapping[str, Any]) -> tuple[tuple[Vulnerability, ...],
             if isinstance(entry, dict):  # probe -> {severity, failures}
                 entries.append({"probe": key, **entry})
             else:  # severity -> [vulnerabilities], or severity -> count
-                add_count(
-                    key, len(entry) if isinstance(entry, list) else entry, f"vulnerabilities[{_short(key)}]"
-                )
+                count = len(entry) if isinstance(entry, list) else entry
+                add_count(key, count, f"vulnerabilities[{_short(key)}]")
     elif value is None:
         if not issues_complete:
             problems.append(
