@@ -94,7 +94,7 @@ class ModelRedTransportError(ModelRedError):
     retryable = True
 
     def __init__(self, message: str, *, kind: str = "io", **kwargs: Any) -> None:
-        if kind not in _TRANSPORT_KINDS:
+        if kind not in ("connect", "timeout", "tls", "io"):
             raise ValueError(f"unknown transport failure kind {kind!r}")
         self.kind = kind
         self.retryable = kind != "tls"
@@ -104,9 +104,6 @@ class ModelRedTransportError(ModelRedError):
     def sent(self) -> bool:
         """Whether the request may have reached the server (False only when no connection was opened)."""
         return self.kind != "connect"
-
-
-_TRANSPORT_KINDS = frozenset({"connect", "timeout", "tls", "io"})
 
 
 class ModelRedResponseError(ModelRedError):
@@ -175,9 +172,7 @@ _ERROR_OF_STATUS: dict[int, type[ModelRedAPIError]] = {
 
 
 def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
+    return None if value is None or value == "" else str(value)
 
 
 def _server_message(payload: Any, status: int | None = None) -> tuple[str, str | None, Any]:
