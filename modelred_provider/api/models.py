@@ -93,9 +93,7 @@ class ProbeIndex:
 
     def __contains__(self, item: object) -> bool:
         """Test for a :class:`Probe`, or a probe key (``"dan_classic" in index``)."""
-        if isinstance(item, str):
-            return any(probe.key == item for probe in self.probes)
-        return item in self.probes
+        return item in (self.keys() if isinstance(item, str) else self.probes)
 
     def keys(self) -> list[str]:
         """Return the probe keys, in catalogue order (what ``test_types`` takes)."""
