@@ -104,6 +104,8 @@ def test_critical_vulnerabilities_in_any_plausible_shape_fail(vulnerabilities, n
         ({**CLEAN, "vulnerabilities": {"critical": None}}, "is not a count (None)"),
         ({**CLEAN, "vulnerabilities": {"critical": 1.5}}, "is not a count (1.5)"),
         ({**CLEAN, "vulnerabilities": {"critical": True}}, "is not a count (True)"),
+        ({**CLEAN, "vulnerabilities": {"critical": "²"}}, "is not a count ('²')"),  # isdigit(), not int()
+        ({**CLEAN, "vulnerabilities": {"critical": "9" * 5000}}, "is not a count ("),  # past int()'s digits
         ({**CLEAN, "critical_issues": "n/a"}, "'critical_issues' is not a count"),
     ],
 )
