@@ -14,7 +14,7 @@ from modelred_provider.api.vocabulary import ApiGeneration
 from modelred_provider.hooks.modelred import ModelRedHook
 from modelred_provider.testing.emulator import ModelRedEmulator
 
-from .support import acme_pack, set_connection
+from .support import KEY, acme_pack, set_connection
 
 
 def test_aget_assessment_in_both_generations_matches_the_sync_answer(
@@ -215,3 +215,35 @@ def test_alist_assessments_matches_the_sync_list_and_can_skip_reports_and_retrie
     assert emu.count("GET", "/api/assessments") == 6
     # v2: the newest is on page 1, so one page whatever the limit.
     assert emu.count("GET", "/api/v2/assessments") == 1
+
+
+def test_alist_unfinished_assessments_lists_every_waiting_one_and_retries_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """v2: every QUEUED and RUNNING assessment across pages, none that ended; ``retry`` is the caller's."""
+    with ModelRedEmulator(api_keys=(KEY,), assessment_seconds=600) as emu:
+        set_connection(monkeypatch, emu.url)
+        hook = ModelRedHook()
+        pack = acme_pack()
+        models = ("gpt-4o-prod", "claude-safe", "mistral-router")
+        waiting = [hook.create_assessment(model, probe_pack_ids=[pack]).id for model in models]
+        ended = hook.create_assessment("llama-weak", probe_pack_ids=[pack]).id
+        emu.complete_assessment(ended)
+        hook.close()
+        lists = "/api/v2/assessments"
+
+        async def read() -> None:
+            async with ModelRedHook() as ahook:
+                assert sorted(a.id for a in await ahook.alist_unfinished_assessments()) == sorted(waiting)
+                emu.reset_counts()
+                emu.inject_fault("GET", lists, kind="status", status=503, count=1)
+                with pytest.raises(e.ModelRedServerError):  # the default: the caller falls back itself
+                    await ahook.alist_unfinished_assessments()
+                emu.clear_faults()
+                emu.inject_fault("GET", lists, kind="status", status=503, count=1)
+                listed = await ahook.alist_unfinished_assessments(retry=True)
+                assert sorted(a.id for a in listed) == sorted(waiting)
+
+        asyncio.run(read())
+        # QUEUED and RUNNING, page 1 each: 2 (one refused) + 2 + 1 for the retried 503.
+        assert emu.count("GET", lists) == 5
