@@ -35,6 +35,10 @@ AIRFLOW_VERSION = "3.3.2"
 API_KEY = "mr_packaging_key_0001"
 
 pytestmark = pytest.mark.packaging
+# What git leaves out of a checkout is left out of the copy the distributions are built from.
+_IGNORED = [
+    line.strip().rstrip("/") for line in (ROOT / ".gitignore").read_text().splitlines() if line.strip()
+]
 
 
 def _run(cmd: list[str], *, timeout: float, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -47,9 +51,15 @@ def _run(cmd: list[str], *, timeout: float, **kwargs: object) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
+    # Built from a copy: setuptools writes <name>.egg-info into the tree it builds, and one left in the
+    # checkout is found by importlib.metadata and goes stale as the code changes.
+    source = tmp_path_factory.mktemp("source") / "repo"
+    left_before = sorted(ROOT.glob("*.egg-info"))
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", *_IGNORED))
     # Default build: the sdist first, then the wheel built from the unpacked sdist, so the sdist must
     # hold everything the build needs.
-    _run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], timeout=300)
+    _run([sys.executable, "-m", "build", "--outdir", str(out), str(source)], timeout=300)
+    assert sorted(ROOT.glob("*.egg-info")) == left_before, "the build wrote into the checkout"
     (wheel,) = out.glob("*.whl")
     (sdist,) = out.glob("*.tar.gz")
     return {"wheel": wheel, "sdist": sdist}
